@@ -1,0 +1,142 @@
+#ifndef GH_CONF_CONF_H
+#define GH_CONF_CONF_H
+
+/*
+ * The parsed configuration: plain data, built once by the master in its own
+ * arena (one per generation), then read-only.  Workers inherit it by fork()
+ * as `const struct gh_conf *` and never write to it.  All names are
+ * NUL-terminated strings owned by the conf; cross references are pointers
+ * inside the same generation (never into another one).
+ */
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "worker/core/gh.h"
+
+#define GH_CONF_DEFAULT_PATH "conf/gatehouse.conf"
+
+enum gh_log_level {
+    GH_LOG_EMERG = 0,
+    GH_LOG_ALERT,
+    GH_LOG_CRIT,
+    GH_LOG_ERROR,
+    GH_LOG_WARN,
+    GH_LOG_NOTICE,
+    GH_LOG_INFO,
+    GH_LOG_DEBUG
+};
+
+struct gh_timeouts {
+    gh_msec client_header;      /* whole request header must arrive */
+    gh_msec client_body;        /* between two reads of the request body */
+    gh_msec keepalive;          /* idle client connection between requests */
+    gh_msec upstream_connect;
+    gh_msec upstream_read;      /* between two reads from the upstream */
+    gh_msec upstream_send;      /* between two writes to the upstream */
+    gh_msec tunnel;             /* idle Upgrade tunnel (either direction) */
+    gh_msec shutdown;           /* graceful stop: in-flight work gets this */
+};
+
+struct gh_limits {
+    uint64_t header_size;       /* request line + headers, bytes */
+    uint64_t headers;           /* number of request header fields */
+    uint64_t body_size;         /* request body bytes, 0 = unlimited */
+    uint64_t connections;       /* client connections per worker */
+    uint64_t uri_size;          /* request target bytes */
+    uint64_t keepalive_requests;/* requests per client connection */
+};
+
+/* A resolved socket address and its text form ("127.0.0.1:8080"). */
+struct gh_addr {
+    struct sockaddr_storage sa;
+    socklen_t               salen;
+    char                    text[64];
+};
+
+struct gh_server {
+    struct gh_addr addr;
+    uint32_t       weight;      /* >= 1 */
+    const char    *file;        /* config file and line, for messages */
+    int            line;
+};
+
+struct gh_upstream {
+    const char       *name;
+    struct gh_server *servers;  /* owns (in the conf arena) */
+    uint32_t          nservers;
+    uint32_t          keepalive;/* idle pooled connections per worker */
+    uint32_t          index;    /* position in conf->upstreams */
+};
+
+struct gh_route {
+    const char         *path;   /* prefix; always starts with '/' */
+    size_t              path_len;
+    struct gh_upstream *upstream;   /* borrows; NULL for static routes */
+    const char         *root;   /* static file root, no trailing '/' */
+    const char         *index;  /* index file name, default "index.html" */
+};
+
+struct gh_listen {
+    struct gh_addr addr;
+    uint32_t       backlog;
+};
+
+struct gh_site {
+    struct gh_listen *listen;   /* owns */
+    uint32_t          nlisten;
+    const char      **hosts;    /* lower-case; "*.example.com" wildcards */
+    uint32_t          nhosts;
+    struct gh_route  *routes;   /* sorted by path length, longest first */
+    uint32_t          nroutes;
+    uint32_t          index;
+};
+
+struct gh_conf {
+    const char        *file;    /* path the config was read from */
+    uint32_t           workers; /* resolved: "auto" becomes nproc */
+    const char        *user;    /* NULL: stay as started */
+    const char        *group;
+    const char        *pid_file;    /* NULL: none */
+    const char        *error_log;   /* "stderr" or a path */
+    enum gh_log_level  log_level;
+    const char        *access_log;  /* NULL when "off" */
+    uint64_t           shm_size;
+    struct gh_timeouts timeouts;
+    struct gh_limits   limits;
+    struct gh_upstream *upstreams;  /* owns */
+    uint32_t           nupstreams;
+    struct gh_site    *sites;       /* owns */
+    uint32_t           nsites;
+    void              *arena;       /* owns everything above */
+};
+
+/*
+ * Parse and validate FILE.  Returns a new conf, or NULL with a message
+ * "FILE:LINE: key: why" in err.  Does not log, may block (reads files,
+ * resolves nothing: addresses must be numeric).
+ */
+struct gh_conf *gh_conf_load(const char *file, char *err, size_t errlen);
+void gh_conf_free(struct gh_conf *conf);
+
+/* Print the effective configuration (for `gatehouse -t -v`). */
+void gh_conf_dump(const struct gh_conf *conf, FILE *out);
+
+/*
+ * Every key name the parser accepts, as "section.key" paths
+ * ("timeouts.client_header", "upstreams.*.servers.*.weight"), NULL-ended.
+ * The man page test checks each appears in gatehouse.conf(5).
+ */
+const char *const *gh_conf_key_names(void);
+
+/* Units: "10s", "500ms", "2m", "1h" -> ms; "16k", "10M", "1G" -> bytes. */
+int gh_conf_parse_duration(const char *s, gh_msec *out);
+int gh_conf_parse_size(const char *s, uint64_t *out);
+/* "127.0.0.1:80", "[::1]:8080", "*:80" -> addr; GH_OK or GH_ERR. */
+int gh_conf_parse_addr(const char *s, struct gh_addr *out);
+
+const char *gh_log_level_name(enum gh_log_level l);
+
+#endif
