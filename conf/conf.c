@@ -1,0 +1,1843 @@
+/*
+ * The configuration loader: the only code that calls libconfig.
+ *
+ * gh_conf_load() reads one file, walks it with one key table per section
+ * (struct gh_conf_key below), and fills a struct gh_conf whose every byte
+ * lives in a fresh arena: nothing points into libconfig memory once
+ * config_destroy() has run.  The same tables drive defaults, ranges,
+ * gh_conf_dump() and gh_conf_key_names(), so a key added to a table is
+ * parsed, checked, printed and required in gatehouse.conf(5) at once.
+ *
+ * Errors stop at the first one and read "FILE:LINE: KEYPATH: why", the
+ * key path naming list elements by position: sites[0].routes[1].root.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+
+#define CONF_ARENA_BLOCK  16384
+#define CONF_PATH_MAX     256       /* key paths in messages */
+#define CONF_FILE_MAX     (16 * 1024 * 1024)  /* bigger is surely a mistake */
+#define CONF_BACKLOG      511       /* listen(2) backlog, as nginx */
+#define CONF_MAX_NAMES    128       /* gh_conf_key_names() capacity */
+
+#define CONF_K            1024ULL
+#define CONF_M            (1024ULL * 1024)
+#define CONF_G            (1024ULL * 1024 * 1024)
+#define CONF_SEC          1000
+#define CONF_DAY          (24LL * 3600 * 1000)
+
+/* The arena: a list of malloc'd blocks, freed together by gh_conf_free(). */
+struct conf_block {
+    struct conf_block *next;
+    size_t             size;    /* bytes in data[] */
+    size_t             used;    /* 0 <= used <= size */
+    max_align_t        data[];
+};
+
+struct conf_arena {
+    struct conf_block *blocks;  /* owns; the first one takes small requests */
+};
+
+/* What a key holds; see the tables below. */
+enum gh_conf_key_type {
+    GH_CK_UINT = 0,     /* uint64_t, a libconfig integer */
+    GH_CK_U32,          /* uint32_t, a libconfig integer */
+    GH_CK_SIZE,         /* uint64_t bytes: "16k", "10M" or an integer */
+    GH_CK_DURATION,     /* gh_msec: "10s", "500ms" or integer seconds */
+    GH_CK_STRING,       /* const char *, non-empty */
+    GH_CK_PATH,         /* const char *, absolute against the file's dir */
+    GH_CK_WORKERS,      /* uint32_t: an integer or "auto" */
+    GH_CK_LOG_LEVEL,    /* enum gh_log_level, by name */
+    GH_CK_ADDR,         /* struct gh_addr from numeric "host:port" */
+    GH_CK_UPSTREAM,     /* struct gh_upstream *, by name */
+    GH_CK_GROUP,        /* nested struct at offset, its keys in .sub */
+    GH_CK_LIST,         /* list of groups: .parse, element keys in .sub */
+    GH_CK_NAMED,        /* group of named groups: .parse, keys in .sub */
+    GH_CK_ARRAY         /* one string or an array of them: .parse */
+};
+
+#define GH_CKF_REQUIRED 0x01    /* no default: missing is an error */
+#define GH_CKF_OFF      0x02    /* PATH: "off" means none (NULL) */
+#define GH_CKF_STDERR   0x04    /* PATH: "stderr" is kept as is */
+#define GH_CKF_STDOUT   0x08    /* PATH: "stdout" is kept as is */
+
+struct conf_ctx;
+
+struct gh_conf_key {
+    const char               *name;
+    enum gh_conf_key_type     type;
+    size_t                    offset;   /* of the field in its struct */
+    const char               *def;      /* parsed as if written; NULL: none */
+    uint64_t                  min;      /* numbers: inclusive range */
+    uint64_t                  max;
+    unsigned                  flags;    /* GH_CKF_* */
+    const struct gh_conf_key *sub;      /* containers: element keys */
+    /* Containers: BASE is the struct holding the key (array + count). */
+    int  (*parse)(struct conf_ctx *cx, const config_setting_t *s,
+                  const char *path, void *base);
+    void (*dump)(FILE *out, const void *base, int indent);
+};
+
+struct conf_ctx {
+    struct gh_conf    *conf;
+    struct conf_arena *arena;
+    const char        *file;        /* as given: for messages */
+    const char        *file_copy;   /* the same, in the arena */
+    const char        *src;         /* last included file name seen ... */
+    const char        *src_copy;    /* ... and its arena copy */
+    char               dir[PATH_MAX];   /* absolute directory of file */
+    const config_setting_t *sites;  /* for duplicate-host messages */
+    char              *err;
+    size_t             errlen;
+};
+
+static int conf_upstreams(struct conf_ctx *cx, const config_setting_t *s,
+                          const char *path, void *base);
+static int conf_servers(struct conf_ctx *cx, const config_setting_t *s,
+                        const char *path, void *base);
+static int conf_sites(struct conf_ctx *cx, const config_setting_t *s,
+                      const char *path, void *base);
+static int conf_listen(struct conf_ctx *cx, const config_setting_t *s,
+                       const char *path, void *base);
+static int conf_hosts(struct conf_ctx *cx, const config_setting_t *s,
+                      const char *path, void *base);
+static int conf_routes(struct conf_ctx *cx, const config_setting_t *s,
+                       const char *path, void *base);
+static void conf_dump_upstreams(FILE *out, const void *base, int indent);
+static void conf_dump_servers(FILE *out, const void *base, int indent);
+static void conf_dump_sites(FILE *out, const void *base, int indent);
+static void conf_dump_listen(FILE *out, const void *base, int indent);
+static void conf_dump_hosts(FILE *out, const void *base, int indent);
+static void conf_dump_routes(FILE *out, const void *base, int indent);
+
+/* The key tables, one per section.  Order is parse and dump order. */
+
+static const struct gh_conf_key conf_timeout_keys[] = {
+    { "client_header", GH_CK_DURATION,
+      offsetof(struct gh_timeouts, client_header),
+      .def = "10s", .min = 1, .max = CONF_DAY },
+    { "client_body", GH_CK_DURATION,
+      offsetof(struct gh_timeouts, client_body),
+      .def = "60s", .min = 1, .max = CONF_DAY },
+    /* 0 closes an idle connection at once: keep-alive off. */
+    { "keepalive", GH_CK_DURATION, offsetof(struct gh_timeouts, keepalive),
+      .def = "75s", .min = 0, .max = CONF_DAY },
+    { "upstream_connect", GH_CK_DURATION,
+      offsetof(struct gh_timeouts, upstream_connect),
+      .def = "5s", .min = 1, .max = CONF_DAY },
+    { "upstream_read", GH_CK_DURATION,
+      offsetof(struct gh_timeouts, upstream_read),
+      .def = "60s", .min = 1, .max = CONF_DAY },
+    { "upstream_send", GH_CK_DURATION,
+      offsetof(struct gh_timeouts, upstream_send),
+      .def = "60s", .min = 1, .max = CONF_DAY },
+    { "tunnel", GH_CK_DURATION, offsetof(struct gh_timeouts, tunnel),
+      .def = "300s", .min = 1, .max = 7 * CONF_DAY },
+    /* 0: a graceful stop is a fast one. */
+    { "shutdown", GH_CK_DURATION, offsetof(struct gh_timeouts, shutdown),
+      .def = "30s", .min = 0, .max = CONF_DAY },
+    { NULL }
+};
+
+static const struct gh_conf_key conf_limit_keys[] = {
+    { "header_size", GH_CK_SIZE, offsetof(struct gh_limits, header_size),
+      .def = "16k", .min = CONF_K, .max = CONF_M },
+    { "headers", GH_CK_UINT, offsetof(struct gh_limits, headers),
+      .def = "100", .min = 1, .max = 10000 },
+    /* 0 = unlimited */
+    { "body_size", GH_CK_SIZE, offsetof(struct gh_limits, body_size),
+      .def = "10M", .min = 0, .max = UINT64_MAX },
+    { "connections", GH_CK_UINT, offsetof(struct gh_limits, connections),
+      .def = "10000", .min = 1, .max = 1000000 },
+    { "uri_size", GH_CK_SIZE, offsetof(struct gh_limits, uri_size),
+      .def = "8k", .min = 256, .max = CONF_M },
+    { "keepalive_requests", GH_CK_UINT,
+      offsetof(struct gh_limits, keepalive_requests),
+      .def = "1000", .min = 1, .max = UINT32_MAX },
+    { NULL }
+};
+
+static const struct gh_conf_key conf_server_keys[] = {
+    { "address", GH_CK_ADDR, offsetof(struct gh_server, addr),
+      .flags = GH_CKF_REQUIRED },
+    { "weight", GH_CK_U32, offsetof(struct gh_server, weight),
+      .def = "1", .min = 1, .max = 1000 },
+    { NULL }
+};
+
+static const struct gh_conf_key conf_upstream_keys[] = {
+    { "keepalive", GH_CK_U32, offsetof(struct gh_upstream, keepalive),
+      .def = "32", .min = 0, .max = 10000 },
+    { "servers", GH_CK_LIST, 0, .flags = GH_CKF_REQUIRED,
+      .sub = conf_server_keys, .parse = conf_servers,
+      .dump = conf_dump_servers },
+    { NULL }
+};
+
+static const struct gh_conf_key conf_route_keys[] = {
+    { "path", GH_CK_STRING, offsetof(struct gh_route, path),
+      .flags = GH_CKF_REQUIRED },
+    { "upstream", GH_CK_UPSTREAM, offsetof(struct gh_route, upstream),
+      .def = NULL },
+    { "root", GH_CK_PATH, offsetof(struct gh_route, root), .def = NULL },
+    { "index", GH_CK_STRING, offsetof(struct gh_route, index),
+      .def = "index.html" },
+    { NULL }
+};
+
+static const struct gh_conf_key conf_site_keys[] = {
+    { "listen", GH_CK_ARRAY, 0, .flags = GH_CKF_REQUIRED,
+      .parse = conf_listen, .dump = conf_dump_listen },
+    { "hosts", GH_CK_ARRAY, 0, .parse = conf_hosts, .dump = conf_dump_hosts },
+    { "routes", GH_CK_LIST, 0, .flags = GH_CKF_REQUIRED,
+      .sub = conf_route_keys, .parse = conf_routes,
+      .dump = conf_dump_routes },
+    { NULL }
+};
+
+static const struct gh_conf_key conf_keys[] = {
+    { "workers", GH_CK_WORKERS, offsetof(struct gh_conf, workers),
+      .def = "auto", .min = 1, .max = 512 },
+    { "user", GH_CK_STRING, offsetof(struct gh_conf, user), .def = NULL },
+    { "group", GH_CK_STRING, offsetof(struct gh_conf, group), .def = NULL },
+    { "pid_file", GH_CK_PATH, offsetof(struct gh_conf, pid_file),
+      .def = "/run/gatehouse.pid", .flags = GH_CKF_OFF },
+    { "error_log", GH_CK_PATH, offsetof(struct gh_conf, error_log),
+      .def = "stderr", .flags = GH_CKF_STDERR },
+    { "log_level", GH_CK_LOG_LEVEL, offsetof(struct gh_conf, log_level),
+      .def = "info" },
+    { "access_log", GH_CK_PATH, offsetof(struct gh_conf, access_log),
+      .def = "off", .flags = GH_CKF_OFF | GH_CKF_STDERR | GH_CKF_STDOUT },
+    { "shm_size", GH_CK_SIZE, offsetof(struct gh_conf, shm_size),
+      .def = "64M", .min = CONF_M, .max = 1024 * CONF_G },
+    { "timeouts", GH_CK_GROUP, offsetof(struct gh_conf, timeouts),
+      .sub = conf_timeout_keys },
+    { "limits", GH_CK_GROUP, offsetof(struct gh_conf, limits),
+      .sub = conf_limit_keys },
+    /* Before sites: routes name upstreams. */
+    { "upstreams", GH_CK_NAMED, 0, .sub = conf_upstream_keys,
+      .parse = conf_upstreams, .dump = conf_dump_upstreams },
+    { "sites", GH_CK_LIST, 0, .flags = GH_CKF_REQUIRED,
+      .sub = conf_site_keys, .parse = conf_sites, .dump = conf_dump_sites },
+    { NULL }
+};
+
+static const char *const conf_level_names[] = {
+    "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"
+};
+
+
+/* Arena */
+
+static struct conf_arena *
+conf_arena_new(void)
+{
+    return calloc(1, sizeof(struct conf_arena));
+}
+
+static void
+conf_arena_free(struct conf_arena *a)
+{
+    struct conf_block *b, *next;
+
+    if (a == NULL)
+        return;
+    for (b = a->blocks; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+    free(a);
+}
+
+/* Zeroed, aligned for any type; NULL when out of memory. */
+static void *
+conf_arena_alloc(struct conf_arena *a, size_t size)
+{
+    const size_t align = sizeof(max_align_t);
+    struct conf_block *b = a->blocks;
+    size_t bsize;
+    void *p;
+
+    size = (size + align - 1) & ~(align - 1);
+    if (size == 0)
+        size = align;
+    if (b == NULL || b->size - b->used < size) {
+        bsize = size > CONF_ARENA_BLOCK / 4 ? size : CONF_ARENA_BLOCK;
+        b = calloc(1, sizeof(*b) + bsize);
+        if (b == NULL)
+            return NULL;
+        b->size = bsize;
+        if (a->blocks != NULL && bsize != CONF_ARENA_BLOCK) {
+            /* A big one-off: keep the current block for small requests. */
+            b->next = a->blocks->next;
+            a->blocks->next = b;
+        } else {
+            b->next = a->blocks;
+            a->blocks = b;
+        }
+    }
+    p = (char *) b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+
+/* Messages */
+
+/* A value as it may appear in a message: printable, bounded. */
+static const char *
+conf_quote(const char *s, char *buf, size_t len)
+{
+    size_t i = 0;
+
+    for (; *s != '\0' && i + 8 < len; s++) {
+        unsigned char c = (unsigned char) *s;
+
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            i += (size_t) snprintf(buf + i, len - i, "\\x%02x", c);
+        else
+            buf[i++] = (char) c;
+    }
+    if (*s != '\0' && i + 4 <= len) {
+        memcpy(buf + i, "...", 3);
+        i += 3;
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+static void conf_fmt(char *buf, size_t len, const char *fmt, ...)
+    GH_PRINTF(3, 4);
+
+/* snprintf() for names in messages, where truncation is acceptable. */
+static void
+conf_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void) vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * The name to report for a file libconfig read: the main file as given,
+ * an @include'd one (which libconfig names relative to the include
+ * directory, our directory) made absolute.
+ */
+static const char *
+conf_file_name(struct conf_ctx *cx, const char *f, char *buf, size_t len)
+{
+    if (f == NULL || strcmp(f, cx->file) == 0)
+        return cx->file;
+    if (f[0] == '/')
+        return f;
+    conf_fmt(buf, len, "%s/%s", cx->dir, f);
+    return buf;
+}
+
+static int conf_err(struct conf_ctx *cx, const config_setting_t *s,
+                    const char *path, const char *fmt, ...) GH_PRINTF(4, 5);
+
+/* "FILE:LINE: PATH: why" into cx->err; always returns GH_ERR. */
+static int
+conf_err(struct conf_ctx *cx, const config_setting_t *s, const char *path,
+         const char *fmt, ...)
+{
+    const char *file = cx->file;
+    char buf[PATH_MAX];
+    unsigned line = 0;
+    size_t n;
+    va_list ap;
+    int r;
+
+    if (s != NULL) {
+        file = conf_file_name(cx, config_setting_source_file(s), buf,
+                              sizeof(buf));
+        line = config_setting_source_line(s);
+    }
+    if (line > 0)
+        r = snprintf(cx->err, cx->errlen, "%s:%u: ", file, line);
+    else
+        r = snprintf(cx->err, cx->errlen, "%s: ", file);
+    n = r > 0 ? GH_MIN((size_t) r, cx->errlen - 1) : 0;
+    if (path != NULL && *path != '\0') {
+        r = snprintf(cx->err + n, cx->errlen - n, "%s: ", path);
+        n = r > 0 ? GH_MIN(n + (size_t) r, cx->errlen - 1) : n;
+    }
+    va_start(ap, fmt);
+    (void) vsnprintf(cx->err + n, cx->errlen - n, fmt, ap);
+    va_end(ap);
+    return GH_ERR;
+}
+
+static int
+conf_oom(struct conf_ctx *cx)
+{
+    (void) snprintf(cx->err, cx->errlen, "%s: out of memory", cx->file);
+    return GH_ERR;
+}
+
+static void
+conf_path(char *buf, const char *path, const char *name)
+{
+    if (path == NULL || *path == '\0')
+        conf_fmt(buf, CONF_PATH_MAX, "%s", name);
+    else
+        conf_fmt(buf, CONF_PATH_MAX, "%s.%s", path, name);
+}
+
+static void
+conf_path_index(char *buf, const char *path, unsigned i)
+{
+    conf_fmt(buf, CONF_PATH_MAX, "%s[%u]", path, i);
+}
+
+static const char *
+conf_type_name(const config_setting_t *s)
+{
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        return "an integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a float";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    case CONFIG_TYPE_GROUP:
+        return "a group { }";
+    case CONFIG_TYPE_ARRAY:
+        return "an array [ ]";
+    case CONFIG_TYPE_LIST:
+        return "a list ( )";
+    default:
+        return "something else";
+    }
+}
+
+static int
+conf_type_err(struct conf_ctx *cx, const config_setting_t *s,
+              const char *path, const char *want)
+{
+    return conf_err(cx, s, path, "expected %s, not %s", want,
+                    conf_type_name(s));
+}
+
+/* Levenshtein distance, capped: anything over 2 is "far". */
+static unsigned
+conf_distance(const char *a, const char *b)
+{
+    unsigned row[65], i, j, prev, cur;
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (la > 64 || lb > 64)
+        return 99;
+    for (j = 0; j <= lb; j++)
+        row[j] = j;
+    for (i = 1; i <= la; i++) {
+        prev = row[0];
+        row[0] = i;
+        for (j = 1; j <= lb; j++) {
+            cur = row[j];
+            row[j] = GH_MIN(GH_MIN(row[j] + 1, row[j - 1] + 1),
+                            prev + (a[i - 1] != b[j - 1]));
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+/* The closest of NAMES to NAME within distance 2, or NULL. */
+static const char *
+conf_suggest(const char *name, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    unsigned d, bestd = 3;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        d = conf_distance(name, names[i]);
+        if (d < bestd) {
+            bestd = d;
+            best = names[i];
+        }
+    }
+    return best;
+}
+
+static int
+conf_unknown(struct conf_ctx *cx, const config_setting_t *s,
+             const char *path, const struct gh_conf_key *keys)
+{
+    const char *names[CONF_MAX_NAMES], *best;
+    char sub[CONF_PATH_MAX];
+    size_t n = 0;
+
+    for (; keys->name != NULL && n < GH_NELEM(names); keys++)
+        names[n++] = keys->name;
+    conf_path(sub, path, config_setting_name(s));
+    best = conf_suggest(config_setting_name(s), names, n);
+    if (best != NULL)
+        return conf_err(cx, s, sub, "unknown key (did you mean \"%s\"?)",
+                        best);
+    return conf_err(cx, s, sub, "unknown key");
+}
+
+
+/* Units */
+
+static const char *
+conf_digits(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (*s < '0' || *s > '9')
+        return NULL;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (__builtin_mul_overflow(v, 10, &v)
+            || __builtin_add_overflow(v, (uint64_t) (*s - '0'), &v))
+            return NULL;
+    }
+    *out = v;
+    return s;
+}
+
+int
+gh_conf_parse_duration(const char *s, gh_msec *out)
+{
+    uint64_t n, mult, v;
+    const char *u;
+
+    if (s == NULL || (u = conf_digits(s, &n)) == NULL)
+        return GH_ERR;
+    if (strcmp(u, "ms") == 0)
+        mult = 1;
+    else if (strcmp(u, "s") == 0 || *u == '\0')
+        mult = CONF_SEC;
+    else if (strcmp(u, "m") == 0)
+        mult = 60 * CONF_SEC;
+    else if (strcmp(u, "h") == 0)
+        mult = 3600 * CONF_SEC;
+    else
+        return GH_ERR;
+    if (__builtin_mul_overflow(n, mult, &v) || v > INT64_MAX)
+        return GH_ERR;
+    *out = (gh_msec) v;
+    return GH_OK;
+}
+
+int
+gh_conf_parse_size(const char *s, uint64_t *out)
+{
+    uint64_t n, mult;
+    const char *u;
+
+    if (s == NULL || (u = conf_digits(s, &n)) == NULL)
+        return GH_ERR;
+    switch (*u) {
+    case '\0':
+        mult = 1;
+        break;
+    case 'k':
+    case 'K':
+        mult = CONF_K;
+        break;
+    case 'm':
+    case 'M':
+        mult = CONF_M;
+        break;
+    case 'g':
+    case 'G':
+        mult = CONF_G;
+        break;
+    default:
+        return GH_ERR;
+    }
+    if (*u != '\0' && u[1] != '\0')
+        return GH_ERR;
+    if (__builtin_mul_overflow(n, mult, &n))
+        return GH_ERR;
+    *out = n;
+    return GH_OK;
+}
+
+/* The shortest exact form: "16k", "10M", "1500". */
+static const char *
+conf_fmt_size(uint64_t v, char *buf, size_t len)
+{
+    if (v != 0 && v % CONF_G == 0)
+        (void) snprintf(buf, len, "%lluG", (unsigned long long) (v / CONF_G));
+    else if (v != 0 && v % CONF_M == 0)
+        (void) snprintf(buf, len, "%lluM", (unsigned long long) (v / CONF_M));
+    else if (v != 0 && v % CONF_K == 0)
+        (void) snprintf(buf, len, "%lluk", (unsigned long long) (v / CONF_K));
+    else
+        (void) snprintf(buf, len, "%llu", (unsigned long long) v);
+    return buf;
+}
+
+/* "60s", "500ms", "1h": exact, so the dump loads back the same. */
+static const char *
+conf_fmt_duration(gh_msec v, char *buf, size_t len)
+{
+    long long ms = (long long) v;
+
+    if (ms != 0 && ms % (3600 * CONF_SEC) == 0)
+        (void) snprintf(buf, len, "%lldh", ms / (3600 * CONF_SEC));
+    else if (ms % CONF_SEC == 0)
+        (void) snprintf(buf, len, "%llds", ms / CONF_SEC);
+    else
+        (void) snprintf(buf, len, "%lldms", ms);
+    return buf;
+}
+
+
+/* Addresses */
+
+static int
+conf_parse_port(const char *s, in_port_t *port)
+{
+    uint64_t v;
+    const char *end = conf_digits(s, &v);
+
+    if (end == NULL || *end != '\0' || v < 1 || v > 65535)
+        return GH_ERR;
+    *port = (in_port_t) v;
+    return GH_OK;
+}
+
+/* gh_conf_parse_addr() that says why: *WHY is static text. */
+static int
+conf_parse_addr(const char *s, struct gh_addr *out, const char **why)
+{
+    char host[INET6_ADDRSTRLEN + 8], buf[INET6_ADDRSTRLEN];
+    struct sockaddr_in *sin = (struct sockaddr_in *) &out->sa;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &out->sa;
+    const char *colon, *p;
+    in_port_t port;
+    size_t hlen;
+
+    memset(out, 0, sizeof(*out));
+    *why = "is not an address (want \"IPv4:port\", \"[IPv6]:port\" or "
+           "\"*:port\")";
+    if (s == NULL || *s == '\0')
+        return GH_ERR;
+    if (*s == '[') {
+        p = strchr(s, ']');
+        if (p == NULL)
+            return GH_ERR;
+        hlen = (size_t) (p - s - 1);
+        if (hlen == 0 || hlen >= sizeof(host)) {
+            *why = "is not a numeric IPv6 address";
+            return GH_ERR;
+        }
+        memcpy(host, s + 1, hlen);
+        host[hlen] = '\0';
+        if (p[1] != ':') {
+            *why = "has no port (want \"[IPv6]:port\")";
+            return GH_ERR;
+        }
+        if (conf_parse_port(p + 2, &port) != GH_OK) {
+            *why = "has a bad port (want 1..65535)";
+            return GH_ERR;
+        }
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+            *why = "is not a numeric IPv6 address";
+            return GH_ERR;
+        }
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        out->salen = sizeof(*sin6);
+        (void) inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof(buf));
+        (void) snprintf(out->text, sizeof(out->text), "[%s]:%u", buf,
+                        (unsigned) port);
+        return GH_OK;
+    }
+    colon = strrchr(s, ':');
+    if (colon == NULL) {
+        *why = "has no port (want \"host:port\")";
+        return GH_ERR;
+    }
+    if (strchr(s, ':') != colon) {
+        *why = "needs brackets around an IPv6 address, as in \"[::1]:8080\"";
+        return GH_ERR;
+    }
+    hlen = (size_t) (colon - s);
+    if (conf_parse_port(colon + 1, &port) != GH_OK) {
+        *why = "has a bad port (want 1..65535)";
+        return GH_ERR;
+    }
+    if (hlen == 0 || hlen >= sizeof(host))
+        return GH_ERR;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    if (strcmp(host, "*") == 0) {
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+    } else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+        for (p = host; *p != '\0'; p++) {
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
+                /* Workers must never block on a resolver. */
+                *why = "numeric address required (no DNS at run time)";
+                return GH_ERR;
+            }
+        }
+        *why = "is not a numeric IPv4 address";
+        return GH_ERR;
+    }
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    out->salen = sizeof(*sin);
+    (void) inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf));
+    (void) snprintf(out->text, sizeof(out->text), "%s:%u", buf,
+                    (unsigned) port);
+    return GH_OK;
+}
+
+int
+gh_conf_parse_addr(const char *s, struct gh_addr *out)
+{
+    const char *why;
+
+    return conf_parse_addr(s, out, &why);
+}
+
+
+/* Strings and paths */
+
+static char *
+conf_strdup(struct conf_ctx *cx, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *p = conf_arena_alloc(cx->arena, len);
+
+    if (p != NULL)
+        memcpy(p, s, len);
+    return p;
+}
+
+/* The file a setting came from, in the arena (libconfig's is freed). */
+static const char *
+conf_source(struct conf_ctx *cx, const config_setting_t *s)
+{
+    const char *f = config_setting_source_file(s);
+    char buf[PATH_MAX];
+
+    if (f == NULL || strcmp(f, cx->file) == 0)
+        return cx->file_copy;
+    if (cx->src == NULL || strcmp(f, cx->src) != 0) {
+        /* Remember libconfig's name only while its tree is alive. */
+        cx->src = f;
+        cx->src_copy = conf_strdup(cx, conf_file_name(cx, f, buf,
+                                                      sizeof(buf)));
+        if (cx->src_copy == NULL) {
+            cx->src = NULL;
+            return cx->file_copy;
+        }
+    }
+    return cx->src_copy;
+}
+
+/*
+ * V made absolute against the config file's directory, with "//" and "/./"
+ * squeezed and no trailing '/'.  ".." is kept: with symlinks, only the
+ * kernel knows what it means.
+ */
+static char *
+conf_resolve(struct conf_ctx *cx, const char *v)
+{
+    size_t len = strlen(cx->dir) + strlen(v) + 2;
+    char *p = conf_arena_alloc(cx->arena, len), *w;
+    const char *r;
+
+    if (p == NULL)
+        return NULL;
+    if (v[0] == '/')
+        (void) snprintf(p, len, "%s", v);
+    else
+        (void) snprintf(p, len, "%s/%s", cx->dir, v);
+    for (r = w = p; *r != '\0'; ) {
+        if (r[0] == '/' && r[1] == '/') {
+            r++;
+        } else if (r[0] == '/' && r[1] == '.'
+                   && (r[2] == '/' || r[2] == '\0')) {
+            r += 2;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    while (w > p + 1 && w[-1] == '/')
+        *--w = '\0';
+    if (*p == '\0')
+        (void) strcpy(p, "/");
+    return p;
+}
+
+
+/* Scalars */
+
+/* "auto": one worker per core, within the key's range. */
+static int
+conf_workers_auto(const struct gh_conf_key *k, void *dst)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < (long) k->min)
+        n = (long) k->min;      /* also when sysconf() failed (-1) */
+    if (n > (long) k->max)
+        n = (long) k->max;
+    *(uint32_t *) dst = (uint32_t) n;
+    return GH_OK;
+}
+
+/*
+ * Parse one scalar key into DST, from S or, when S is NULL, from the key's
+ * default (which must be valid: a bad default is our bug).
+ */
+static int
+conf_scalar(struct conf_ctx *cx, const struct gh_conf_key *k,
+            const config_setting_t *s, const char *path, void *dst)
+{
+    char q[96], a[32], b[32];
+    const char *str = NULL, *why;
+    long long iv = 0;
+    int is_int = 0;
+    uint64_t u;
+    gh_msec d;
+    size_t i;
+
+    if (s == NULL) {
+        str = k->def;
+    } else if (config_setting_type(s) == CONFIG_TYPE_INT
+               || config_setting_type(s) == CONFIG_TYPE_INT64) {
+        iv = config_setting_get_int64(s);
+        is_int = 1;
+    } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        str = config_setting_get_string(s);
+    }
+
+    switch (k->type) {
+    case GH_CK_UINT:
+    case GH_CK_U32:
+    case GH_CK_WORKERS:
+        if (k->type == GH_CK_WORKERS && str != NULL
+            && strcmp(str, "auto") == 0)
+            return conf_workers_auto(k, dst);
+        if (s == NULL)
+            iv = strtoll(str, NULL, 10);
+        else if (k->type == GH_CK_WORKERS && str != NULL)
+            return conf_err(cx, s, path, "\"%s\" is not an integer or "
+                            "\"auto\"", conf_quote(str, q, sizeof(q)));
+        else if (!is_int)
+            return conf_type_err(cx, s, path,
+                                 k->type == GH_CK_WORKERS
+                                 ? "an integer or \"auto\"" : "an integer");
+        if (iv < 0 || (uint64_t) iv < k->min || (uint64_t) iv > k->max)
+            return conf_err(cx, s, path, "%lld is out of range (%llu..%llu)",
+                            iv, (unsigned long long) k->min,
+                            (unsigned long long) k->max);
+        if (k->type == GH_CK_UINT)
+            *(uint64_t *) dst = (uint64_t) iv;
+        else
+            *(uint32_t *) dst = (uint32_t) iv;
+        return GH_OK;
+
+    case GH_CK_SIZE:
+        if (is_int) {
+            if (iv < 0)
+                return conf_err(cx, s, path, "%lld is not a size", iv);
+            u = (uint64_t) iv;
+            (void) snprintf(q, sizeof(q), "%lld", iv);
+        } else if (str == NULL) {
+            return conf_type_err(cx, s, path,
+                                 "a size (\"16k\", \"10M\") or an integer");
+        } else if (gh_conf_parse_size(str, &u) != GH_OK) {
+            return conf_err(cx, s, path, "\"%s\" is not a size",
+                            conf_quote(str, q, sizeof(q)));
+        } else {
+            (void) snprintf(q, sizeof(q), "\"%s\"", str);
+        }
+        if (u < k->min || u > k->max)
+            return conf_err(cx, s, path, "%s is out of range (%s..%s)", q,
+                            conf_fmt_size(k->min, a, sizeof(a)),
+                            conf_fmt_size(k->max, b, sizeof(b)));
+        *(uint64_t *) dst = u;
+        return GH_OK;
+
+    case GH_CK_DURATION:
+        if (is_int) {
+            /* A bare integer is seconds, as in "10". */
+            if (iv < 0 || iv > INT64_MAX / CONF_SEC)
+                return conf_err(cx, s, path, "%lld is not a duration", iv);
+            d = (gh_msec) iv * CONF_SEC;
+            (void) snprintf(q, sizeof(q), "%lld", iv);
+        } else if (str == NULL) {
+            return conf_type_err(cx, s, path,
+                                 "a duration (\"10s\", \"500ms\") or an "
+                                 "integer");
+        } else if (gh_conf_parse_duration(str, &d) != GH_OK) {
+            return conf_err(cx, s, path, "\"%s\" is not a duration "
+                            "(want a number and ms, s, m or h)",
+                            conf_quote(str, q, sizeof(q)));
+        } else {
+            (void) snprintf(q, sizeof(q), "\"%s\"", str);
+        }
+        if ((uint64_t) d < k->min || (uint64_t) d > k->max)
+            return conf_err(cx, s, path, "%s is out of range (%s..%s)", q,
+                            conf_fmt_duration((gh_msec) k->min, a, sizeof(a)),
+                            conf_fmt_duration((gh_msec) k->max, b,
+                                              sizeof(b)));
+        *(gh_msec *) dst = d;
+        return GH_OK;
+
+    case GH_CK_LOG_LEVEL:
+        if (str == NULL)
+            return conf_type_err(cx, s, path, "a log level string");
+        for (i = 0; i < GH_NELEM(conf_level_names); i++) {
+            if (strcmp(str, conf_level_names[i]) == 0) {
+                *(enum gh_log_level *) dst = (enum gh_log_level) i;
+                return GH_OK;
+            }
+        }
+        return conf_err(cx, s, path, "unknown log level \"%s\" (want emerg, "
+                        "alert, crit, error, warn, notice, info or debug)",
+                        conf_quote(str, q, sizeof(q)));
+
+    case GH_CK_STRING:
+    case GH_CK_PATH:
+    case GH_CK_ADDR:
+    case GH_CK_UPSTREAM:
+        if (str == NULL)
+            return conf_type_err(cx, s, path, "a string");
+        if (*str == '\0')
+            return conf_err(cx, s, path, "must not be empty");
+        break;
+
+    default:
+        return conf_err(cx, s, path, "internal error: key type %d",
+                        (int) k->type);
+    }
+
+    switch (k->type) {
+    case GH_CK_STRING:
+        if ((*(const char **) dst = conf_strdup(cx, str)) == NULL)
+            return conf_oom(cx);
+        return GH_OK;
+
+    case GH_CK_PATH:
+        /* Reserved words are never file names: no file called "off". */
+        if ((strcmp(str, "off") == 0 && !(k->flags & GH_CKF_OFF))
+            || (strcmp(str, "stderr") == 0 && !(k->flags & GH_CKF_STDERR))
+            || (strcmp(str, "stdout") == 0 && !(k->flags & GH_CKF_STDOUT)))
+            return conf_err(cx, s, path, "\"%s\" is not allowed here", str);
+        if (strcmp(str, "off") == 0) {
+            *(const char **) dst = NULL;
+            return GH_OK;
+        }
+        if (strcmp(str, "stderr") == 0 || strcmp(str, "stdout") == 0) {
+            if ((*(const char **) dst = conf_strdup(cx, str)) == NULL)
+                return conf_oom(cx);
+            return GH_OK;
+        }
+        if ((*(const char **) dst = conf_resolve(cx, str)) == NULL)
+            return conf_oom(cx);
+        return GH_OK;
+
+    case GH_CK_ADDR:
+        if (conf_parse_addr(str, dst, &why) != GH_OK)
+            return conf_err(cx, s, path, "\"%s\": %s",
+                            conf_quote(str, q, sizeof(q)), why);
+        return GH_OK;
+
+    case GH_CK_UPSTREAM: {
+        const char *names[CONF_MAX_NAMES], *best;
+        struct gh_conf *c = cx->conf;
+        uint32_t j;
+
+        for (j = 0; j < c->nupstreams; j++) {
+            if (strcmp(c->upstreams[j].name, str) == 0) {
+                *(struct gh_upstream **) dst = &c->upstreams[j];
+                return GH_OK;
+            }
+            if (j < GH_NELEM(names))
+                names[j] = c->upstreams[j].name;
+        }
+        best = conf_suggest(str, names, GH_MIN(c->nupstreams,
+                                               GH_NELEM(names)));
+        if (best != NULL)
+            return conf_err(cx, s, path, "unknown upstream \"%s\" "
+                            "(did you mean \"%s\"?)",
+                            conf_quote(str, q, sizeof(q)), best);
+        return conf_err(cx, s, path, "unknown upstream \"%s\"",
+                        conf_quote(str, q, sizeof(q)));
+    }
+
+    default:
+        return conf_err(cx, s, path, "internal error: key type %d",
+                        (int) k->type);
+    }
+}
+
+
+/* Groups */
+
+static const struct gh_conf_key *
+conf_key_find(const struct gh_conf_key *keys, const char *name)
+{
+    for (; keys->name != NULL; keys++) {
+        if (strcmp(keys->name, name) == 0)
+            return keys;
+    }
+    return NULL;
+}
+
+/*
+ * Fill BASE from group G (NULL: the group is absent, every key takes its
+ * default) with KEYS.  Unknown keys are checked first: a typo explains a
+ * "missing" key better than the missing key does.
+ */
+static int
+conf_group(struct conf_ctx *cx, const config_setting_t *g, const char *path,
+           const struct gh_conf_key *keys, void *base)
+{
+    const struct gh_conf_key *k;
+    const config_setting_t *m;
+    char sub[CONF_PATH_MAX];
+    int i, n;
+
+    n = g != NULL ? config_setting_length(g) : 0;
+    for (i = 0; i < n; i++) {
+        m = config_setting_get_elem(g, (unsigned) i);
+        if (conf_key_find(keys, config_setting_name(m)) == NULL)
+            return conf_unknown(cx, m, path, keys);
+    }
+    for (k = keys; k->name != NULL; k++) {
+        m = g != NULL ? config_setting_get_member(g, k->name) : NULL;
+        conf_path(sub, path, k->name);
+        if (m == NULL && (k->flags & GH_CKF_REQUIRED))
+            return conf_err(cx, g, sub, "missing (required)");
+        switch (k->type) {
+        case GH_CK_GROUP:
+            if (m != NULL && !config_setting_is_group(m))
+                return conf_type_err(cx, m, sub, "a group { }");
+            if (conf_group(cx, m, sub, k->sub, (char *) base + k->offset)
+                != GH_OK)
+                return GH_ERR;
+            break;
+        case GH_CK_LIST:
+        case GH_CK_NAMED:
+        case GH_CK_ARRAY:
+            if (k->parse(cx, m, sub, base) != GH_OK)
+                return GH_ERR;
+            break;
+        default:
+            if (m == NULL && k->def == NULL)
+                break;
+            if (conf_scalar(cx, k, m, sub, (char *) base + k->offset)
+                != GH_OK)
+                return GH_ERR;
+        }
+    }
+    return GH_OK;
+}
+
+/* S must be a non-empty list of groups; returns its length or -1. */
+static int
+conf_group_list(struct conf_ctx *cx, const config_setting_t *s,
+                const char *path, const char *empty)
+{
+    int i, n;
+
+    if (!config_setting_is_list(s))
+        return conf_type_err(cx, s, path, "a list ( { ... }, ... )");
+    n = config_setting_length(s);
+    if (n == 0)
+        return conf_err(cx, s, path, "%s", empty);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+        char sub[CONF_PATH_MAX];
+
+        if (!config_setting_is_group(e)) {
+            conf_path_index(sub, path, (unsigned) i);
+            return conf_type_err(cx, e, sub, "a group { }");
+        }
+    }
+    return n;
+}
+
+/* One string or an array/list of strings; returns the count or -1. */
+static int
+conf_string_list(struct conf_ctx *cx, const config_setting_t *s,
+                 const char *path, const char *empty)
+{
+    int i, n;
+
+    if (config_setting_type(s) == CONFIG_TYPE_STRING)
+        return 1;
+    if (!config_setting_is_aggregate(s) || config_setting_is_group(s))
+        return conf_type_err(cx, s, path, "a string or an array of strings");
+    n = config_setting_length(s);
+    if (n == 0)
+        return conf_err(cx, s, path, "%s", empty);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+        char sub[CONF_PATH_MAX];
+
+        if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+            conf_path_index(sub, path, (unsigned) i);
+            return conf_type_err(cx, e, sub, "a string");
+        }
+    }
+    return n;
+}
+
+static const config_setting_t *
+conf_string_elem(const config_setting_t *s, int i, const char *path,
+                 char *sub)
+{
+    if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        conf_fmt(sub, CONF_PATH_MAX, "%s", path);
+        return s;
+    }
+    conf_path_index(sub, path, (unsigned) i);
+    return config_setting_get_elem(s, (unsigned) i);
+}
+
+
+/* Upstreams */
+
+static int
+conf_upstreams(struct conf_ctx *cx, const config_setting_t *s,
+               const char *path, void *base)
+{
+    struct gh_conf *c = base;
+    char sub[CONF_PATH_MAX];
+    int i, n;
+
+    if (s == NULL)
+        return GH_OK;
+    if (!config_setting_is_group(s))
+        return conf_type_err(cx, s, path, "a group of named upstreams");
+    n = config_setting_length(s);
+    if (n == 0)
+        return GH_OK;
+    c->upstreams = conf_arena_alloc(cx->arena,
+                                    (size_t) n * sizeof(struct gh_upstream));
+    if (c->upstreams == NULL)
+        return conf_oom(cx);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+        struct gh_upstream *u = &c->upstreams[i];
+
+        conf_path(sub, path, config_setting_name(e));
+        if (!config_setting_is_group(e))
+            return conf_type_err(cx, e, sub, "a group { }");
+        if ((u->name = conf_strdup(cx, config_setting_name(e))) == NULL)
+            return conf_oom(cx);
+        u->index = (uint32_t) i;
+        if (conf_group(cx, e, sub, conf_upstream_keys, u) != GH_OK)
+            return GH_ERR;
+        c->nupstreams = (uint32_t) i + 1;
+    }
+    return GH_OK;
+}
+
+static int
+conf_servers(struct conf_ctx *cx, const config_setting_t *s,
+             const char *path, void *base)
+{
+    struct gh_upstream *u = base;
+    char sub[CONF_PATH_MAX];
+    int i, j, n;
+
+    n = conf_group_list(cx, s, path, "an upstream needs at least one server");
+    if (n < 0)
+        return GH_ERR;
+    u->servers = conf_arena_alloc(cx->arena,
+                                  (size_t) n * sizeof(struct gh_server));
+    if (u->servers == NULL)
+        return conf_oom(cx);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+        struct gh_server *sv = &u->servers[i];
+
+        conf_path_index(sub, path, (unsigned) i);
+        if (conf_group(cx, e, sub, conf_server_keys, sv) != GH_OK)
+            return GH_ERR;
+        sv->file = conf_source(cx, e);
+        sv->line = (int) config_setting_source_line(e);
+        /* Shared health state is keyed by upstream name + address. */
+        for (j = 0; j < i; j++) {
+            if (strcmp(u->servers[j].addr.text, sv->addr.text) == 0)
+                return conf_err(cx, e, sub, "server %s is listed twice "
+                                "(first at line %d)", sv->addr.text,
+                                u->servers[j].line);
+        }
+    }
+    u->nservers = (uint32_t) n;
+    return GH_OK;
+}
+
+
+/* Sites */
+
+static int
+conf_listen(struct conf_ctx *cx, const config_setting_t *s,
+            const char *path, void *base)
+{
+    struct gh_site *site = base;
+    struct gh_conf_key k = { "listen", GH_CK_ADDR, 0, .def = NULL };
+    char sub[CONF_PATH_MAX];
+    int i, j, n;
+
+    n = conf_string_list(cx, s, path,
+                         "a site needs at least one listen address");
+    if (n < 0)
+        return GH_ERR;
+    site->listen = conf_arena_alloc(cx->arena,
+                                    (size_t) n * sizeof(struct gh_listen));
+    if (site->listen == NULL)
+        return conf_oom(cx);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = conf_string_elem(s, i, path, sub);
+        struct gh_listen *l = &site->listen[i];
+
+        if (conf_scalar(cx, &k, e, sub, &l->addr) != GH_OK)
+            return GH_ERR;
+        l->backlog = CONF_BACKLOG;
+        for (j = 0; j < i; j++) {
+            if (strcmp(site->listen[j].addr.text, l->addr.text) == 0)
+                return conf_err(cx, e, sub, "%s is listed twice",
+                                l->addr.text);
+        }
+    }
+    site->nlisten = (uint32_t) n;
+    return GH_OK;
+}
+
+/* "example.com", "*.example.com", "10.0.0.1" or "[::1]"; lower-cased. */
+static int
+conf_host_ok(const char *h)
+{
+    const char *p = h;
+
+    if (h[0] == '[') {
+        size_t len = strlen(h);
+        char buf[INET6_ADDRSTRLEN + 1];
+        struct in6_addr a;
+
+        if (len < 3 || len - 2 >= sizeof(buf) || h[len - 1] != ']')
+            return 0;
+        memcpy(buf, h + 1, len - 2);
+        buf[len - 2] = '\0';
+        return inet_pton(AF_INET6, buf, &a) == 1;
+    }
+    if (p[0] == '*' && p[1] == '.')
+        p += 2;
+    if (*p == '\0' || *p == '.' || strlen(h) > 253)
+        return 0;
+    for (; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+              || *p == '-' || *p == '_'
+              || (*p == '.' && p[1] != '.' && p[1] != '\0')))
+            return 0;
+    }
+    return 1;
+}
+
+static int
+conf_hosts(struct conf_ctx *cx, const config_setting_t *s,
+           const char *path, void *base)
+{
+    struct gh_site *site = base;
+    char sub[CONF_PATH_MAX], q[96], *h, *p;
+    int i, j, n;
+
+    if (s == NULL)
+        return GH_OK;       /* any host */
+    n = conf_string_list(cx, s, path, "must not be empty (leave hosts out "
+                         "to serve any host)");
+    if (n < 0)
+        return GH_ERR;
+    site->hosts = conf_arena_alloc(cx->arena, (size_t) n * sizeof(char *));
+    if (site->hosts == NULL)
+        return conf_oom(cx);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = conf_string_elem(s, i, path, sub);
+
+        if ((h = conf_strdup(cx, config_setting_get_string(e))) == NULL)
+            return conf_oom(cx);
+        for (p = h; *p != '\0'; p++) {
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char) (*p - 'A' + 'a');
+        }
+        if (!conf_host_ok(h))
+            return conf_err(cx, e, sub, "\"%s\" is not a host name (a "
+                            "wildcard may only be a leading \"*.\")",
+                            conf_quote(h, q, sizeof(q)));
+        for (j = 0; j < i; j++) {
+            if (strcmp(site->hosts[j], h) == 0)
+                return conf_err(cx, e, sub, "\"%s\" is listed twice",
+                                conf_quote(h, q, sizeof(q)));
+        }
+        site->hosts[i] = h;
+    }
+    site->nhosts = (uint32_t) n;
+    return GH_OK;
+}
+
+static int
+conf_route_check(struct conf_ctx *cx, const config_setting_t *e,
+                 const char *path, struct gh_route *r)
+{
+    char sub[CONF_PATH_MAX], q[96];
+    const char *p;
+
+    conf_path(sub, path, "path");
+    if (r->path[0] != '/')
+        return conf_err(cx, config_setting_get_member(e, "path"), sub,
+                        "\"%s\" must start with '/'",
+                        conf_quote(r->path, q, sizeof(q)));
+    for (p = r->path; *p != '\0'; p++) {
+        if ((unsigned char) *p <= ' ' || *p == 0x7f)
+            return conf_err(cx, config_setting_get_member(e, "path"), sub,
+                            "\"%s\" has a space or control character",
+                            conf_quote(r->path, q, sizeof(q)));
+    }
+    r->path_len = strlen(r->path);
+    if ((r->upstream == NULL) == (r->root == NULL))
+        return conf_err(cx, e, path, "%s; a route needs exactly one",
+                        r->root != NULL ? "has both \"upstream\" and \"root\""
+                        : "has neither \"upstream\" nor \"root\"");
+    if (r->upstream != NULL) {
+        conf_path(sub, path, "index");
+        if (config_setting_get_member(e, "index") != NULL)
+            return conf_err(cx, config_setting_get_member(e, "index"), sub,
+                            "only applies to a route with \"root\"");
+        r->index = NULL;
+        return GH_OK;
+    }
+    conf_path(sub, path, "root");
+    if (strcmp(r->root, "/") == 0)
+        return conf_err(cx, config_setting_get_member(e, "root"), sub,
+                        "\"/\" would serve the whole file system");
+    if (strchr(r->index, '/') != NULL || strcmp(r->index, ".") == 0
+        || strcmp(r->index, "..") == 0) {
+        conf_path(sub, path, "index");
+        return conf_err(cx, config_setting_get_member(e, "index"), sub,
+                        "\"%s\" must be a file name, not a path",
+                        conf_quote(r->index, q, sizeof(q)));
+    }
+    return GH_OK;
+}
+
+static int
+conf_routes(struct conf_ctx *cx, const config_setting_t *s,
+            const char *path, void *base)
+{
+    struct gh_site *site = base;
+    struct gh_route *r, tmp;
+    char sub[CONF_PATH_MAX], psub[CONF_PATH_MAX];
+    int i, j, n;
+
+    n = conf_group_list(cx, s, path, "a site needs at least one route");
+    if (n < 0)
+        return GH_ERR;
+    site->routes = conf_arena_alloc(cx->arena,
+                                    (size_t) n * sizeof(struct gh_route));
+    if (site->routes == NULL)
+        return conf_oom(cx);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+
+        r = &site->routes[i];
+        conf_path_index(sub, path, (unsigned) i);
+        if (conf_group(cx, e, sub, conf_route_keys, r) != GH_OK
+            || conf_route_check(cx, e, sub, r) != GH_OK)
+            return GH_ERR;
+        for (j = 0; j < i; j++) {
+            if (strcmp(site->routes[j].path, r->path) == 0) {
+                conf_path(psub, sub, "path");
+                return conf_err(cx, config_setting_get_member(e, "path"),
+                                psub, "\"%s\" is listed twice", r->path);
+            }
+        }
+    }
+    /* Longest prefix first, so the first match is the best; stable. */
+    for (i = 1; i < n; i++) {
+        tmp = site->routes[i];
+        for (j = i; j > 0 && site->routes[j - 1].path_len < tmp.path_len;
+             j--)
+            site->routes[j] = site->routes[j - 1];
+        site->routes[j] = tmp;
+    }
+    site->nroutes = (uint32_t) n;
+    return GH_OK;
+}
+
+/* Host (or "" for any host) of site I, host J, and its setting. */
+static const config_setting_t *
+conf_site_host(struct conf_ctx *cx, uint32_t i, uint32_t j, char *sub)
+{
+    const config_setting_t *site, *hosts;
+    char path[CONF_PATH_MAX];
+
+    site = config_setting_get_elem(cx->sites, i);
+    hosts = config_setting_get_member(site, "hosts");
+    conf_path_index(sub, "sites", i);
+    if (hosts == NULL)
+        return site;
+    conf_path(path, sub, "hosts");
+    return conf_string_elem(hosts, (int) j, path, sub);
+}
+
+/*
+ * Two sites answering the same host on the same address would make the
+ * choice depend on file order: refuse.
+ */
+static int
+conf_sites_check(struct conf_ctx *cx)
+{
+    struct gh_conf *c = cx->conf;
+    const config_setting_t *e, *first;
+    uint32_t i, j, a, b, h, g, nh, ng;
+    char sub[CONF_PATH_MAX], fsub[CONF_PATH_MAX], q[96];
+    const char *hi, *hj;
+
+    for (i = 1; i < c->nsites; i++) {
+        for (j = 0; j < i; j++) {
+            for (a = 0; a < c->sites[i].nlisten; a++) {
+                for (b = 0; b < c->sites[j].nlisten; b++) {
+                    if (strcmp(c->sites[i].listen[a].addr.text,
+                               c->sites[j].listen[b].addr.text) != 0)
+                        continue;
+                    nh = GH_MAX(c->sites[i].nhosts, 1);
+                    ng = GH_MAX(c->sites[j].nhosts, 1);
+                    for (h = 0; h < nh; h++) {
+                        hi = c->sites[i].nhosts ? c->sites[i].hosts[h] : "";
+                        for (g = 0; g < ng; g++) {
+                            hj = c->sites[j].nhosts
+                                 ? c->sites[j].hosts[g] : "";
+                            if (strcmp(hi, hj) != 0)
+                                continue;
+                            e = conf_site_host(cx, i, h, sub);
+                            first = conf_site_host(cx, j, g, fsub);
+                            if (*hi == '\0')
+                                return conf_err(cx, e, sub, "a second site "
+                                    "for any host on %s (the first is at "
+                                    "line %u)",
+                                    c->sites[i].listen[a].addr.text,
+                                    config_setting_source_line(first));
+                            return conf_err(cx, e, sub, "\"%s\" on %s is "
+                                "already served by the site at line %u",
+                                conf_quote(hi, q, sizeof(q)),
+                                c->sites[i].listen[a].addr.text,
+                                config_setting_source_line(first));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return GH_OK;
+}
+
+static int
+conf_sites(struct conf_ctx *cx, const config_setting_t *s,
+           const char *path, void *base)
+{
+    struct gh_conf *c = base;
+    char sub[CONF_PATH_MAX];
+    int i, n;
+
+    n = conf_group_list(cx, s, path, "at least one site is required");
+    if (n < 0)
+        return GH_ERR;
+    c->sites = conf_arena_alloc(cx->arena,
+                                (size_t) n * sizeof(struct gh_site));
+    if (c->sites == NULL)
+        return conf_oom(cx);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+
+        conf_path_index(sub, path, (unsigned) i);
+        c->sites[i].index = (uint32_t) i;
+        if (conf_group(cx, e, sub, conf_site_keys, &c->sites[i]) != GH_OK)
+            return GH_ERR;
+    }
+    c->nsites = (uint32_t) n;
+    cx->sites = s;
+    return conf_sites_check(cx);
+}
+
+
+/* Loading */
+
+struct gh_conf *
+gh_conf_load(const char *file, char *err, size_t errlen)
+{
+    struct conf_ctx cx;
+    struct stat st;
+    config_t cfg;
+    char *slash, dir[PATH_MAX], abs[PATH_MAX];
+    const char *efile;
+    FILE *fp;
+    int rc;
+
+    memset(&cx, 0, sizeof(cx));
+    cx.file = file;
+    cx.err = err;
+    cx.errlen = errlen;
+    if (errlen > 0)
+        err[0] = '\0';
+
+    fp = fopen(file, "re");
+    if (fp == NULL) {
+        (void) snprintf(err, errlen, "%s: %s", file, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(fp), &st) == -1) {
+        (void) snprintf(err, errlen, "%s: %s", file, strerror(errno));
+        (void) fclose(fp);      /* read only: nothing to report */
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX) {
+        if (!S_ISREG(st.st_mode))
+            (void) snprintf(err, errlen, "%s: not a regular file", file);
+        else
+            (void) snprintf(err, errlen, "%s: too large (%lld bytes, the "
+                            "limit is %d)", file, (long long) st.st_size,
+                            CONF_FILE_MAX);
+        (void) fclose(fp);      /* read only: nothing to report */
+        return NULL;
+    }
+
+    /* Relative paths in the file are relative to its directory. */
+    (void) snprintf(dir, sizeof(dir), "%s", file);
+    slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    else
+        (void) strcpy(dir, ".");
+    if (realpath(dir, cx.dir) == NULL) {
+        (void) snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        (void) fclose(fp);
+        return NULL;
+    }
+
+    cx.arena = conf_arena_new();
+    if (cx.arena == NULL
+        || (cx.conf = conf_arena_alloc(cx.arena, sizeof(*cx.conf))) == NULL
+        || (cx.file_copy = conf_strdup(&cx, file)) == NULL) {
+        conf_arena_free(cx.arena);
+        (void) fclose(fp);
+        (void) conf_oom(&cx);
+        return NULL;
+    }
+    cx.conf->arena = cx.arena;
+    slash = strrchr(file, '/');
+    rc = snprintf(abs, sizeof(abs), "%s/%s", cx.dir,
+                  slash != NULL ? slash + 1 : file);
+    if (rc < 0 || (size_t) rc >= sizeof(abs)) {
+        (void) snprintf(err, errlen, "%s: path too long", file);
+        conf_arena_free(cx.arena);
+        (void) fclose(fp);
+        return NULL;
+    }
+    if ((cx.conf->file = conf_strdup(&cx, abs)) == NULL) {
+        (void) conf_oom(&cx);
+        conf_arena_free(cx.arena);
+        (void) fclose(fp);
+        return NULL;
+    }
+
+    config_init(&cfg);
+    config_set_include_dir(&cfg, cx.dir);
+    rc = config_read(&cfg, fp);
+    (void) fclose(fp);
+    if (rc != CONFIG_TRUE) {
+        efile = conf_file_name(&cx, config_error_file(&cfg), abs,
+                               sizeof(abs));
+        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+            (void) snprintf(err, errlen, "%s: %s", efile,
+                            config_error_text(&cfg));
+        else if (strcmp(config_error_text(&cfg), "syntax error") == 0)
+            (void) snprintf(err, errlen, "%s:%d: syntax error", efile,
+                            config_error_line(&cfg));
+        else
+            (void) snprintf(err, errlen, "%s:%d: syntax error: %s", efile,
+                            config_error_line(&cfg), config_error_text(&cfg));
+        rc = GH_ERR;
+    } else {
+        rc = conf_group(&cx, config_root_setting(&cfg), "", conf_keys,
+                        cx.conf);
+    }
+    config_destroy(&cfg);
+    if (rc != GH_OK) {
+        conf_arena_free(cx.arena);
+        return NULL;
+    }
+    return cx.conf;
+}
+
+void
+gh_conf_free(struct gh_conf *conf)
+{
+    /* The conf lives in its own arena: read the pointer, then free. */
+    if (conf != NULL)
+        conf_arena_free(conf->arena);
+}
+
+
+/* Key names */
+
+static void
+conf_names_walk(const struct gh_conf_key *keys, const char *prefix,
+                char (*buf)[CONF_PATH_MAX], const char **names, size_t *n)
+{
+    char sub[CONF_PATH_MAX];
+
+    for (; keys->name != NULL; keys++) {
+        if (*n >= CONF_MAX_NAMES)
+            return;
+        conf_path(buf[*n], prefix, keys->name);
+        names[*n] = buf[*n];
+        (*n)++;
+        if (keys->sub == NULL)
+            continue;
+        if (keys->type == GH_CK_GROUP)
+            conf_path(sub, prefix, keys->name);
+        else
+            conf_fmt(sub, sizeof(sub), "%s.*", names[*n - 1]);
+        conf_names_walk(keys->sub, sub, buf, names, n);
+    }
+}
+
+const char *const *
+gh_conf_key_names(void)
+{
+    static char buf[CONF_MAX_NAMES][CONF_PATH_MAX];
+    static const char *names[CONF_MAX_NAMES + 1];
+    static size_t n;
+
+    if (n == 0)
+        conf_names_walk(conf_keys, "", buf, names, &n);
+    names[n] = NULL;
+    return names;
+}
+
+
+/* Dump */
+
+static void
+conf_dump_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char) *s;
+
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void
+conf_dump_uint(FILE *out, uint64_t v)
+{
+    /* libconfig reads integers past 32 bits only with an L suffix. */
+    fprintf(out, "%llu%s", (unsigned long long) v, v > INT32_MAX ? "L" : "");
+}
+
+static void
+conf_dump_group(FILE *out, const struct gh_conf_key *keys, const void *base,
+                int indent)
+{
+    const struct gh_conf_key *k;
+    const void *p;
+    const char *s;
+    char buf[32];
+
+    for (k = keys; k->name != NULL; k++) {
+        p = (const char *) base + k->offset;
+        switch (k->type) {
+        case GH_CK_STRING:
+        case GH_CK_PATH:
+            s = *(const char *const *) p;
+            if (s == NULL && !(k->flags & GH_CKF_OFF))
+                continue;
+            break;
+        case GH_CK_UPSTREAM:
+            if (*(struct gh_upstream *const *) p == NULL)
+                continue;
+            break;
+        case GH_CK_NAMED:
+        case GH_CK_LIST:
+        case GH_CK_ARRAY:
+            k->dump(out, base, indent);
+            continue;
+        default:
+            break;
+        }
+        fprintf(out, "%*s%s = ", indent, "", k->name);
+        switch (k->type) {
+        case GH_CK_UINT:
+            conf_dump_uint(out, *(const uint64_t *) p);
+            break;
+        case GH_CK_U32:
+        case GH_CK_WORKERS:
+            conf_dump_uint(out, *(const uint32_t *) p);
+            break;
+        case GH_CK_SIZE:
+            fprintf(out, "\"%s\"",
+                    conf_fmt_size(*(const uint64_t *) p, buf, sizeof(buf)));
+            break;
+        case GH_CK_DURATION:
+            fprintf(out, "\"%s\"", conf_fmt_duration(*(const gh_msec *) p,
+                                                      buf, sizeof(buf)));
+            break;
+        case GH_CK_STRING:
+        case GH_CK_PATH:
+            s = *(const char *const *) p;
+            conf_dump_str(out, s != NULL ? s : "off");
+            break;
+        case GH_CK_LOG_LEVEL:
+            fprintf(out, "\"%s\"",
+                    gh_log_level_name(*(const enum gh_log_level *) p));
+            break;
+        case GH_CK_ADDR:
+            conf_dump_str(out, ((const struct gh_addr *) p)->text);
+            break;
+        case GH_CK_UPSTREAM:
+            conf_dump_str(out, (*(struct gh_upstream *const *) p)->name);
+            break;
+        case GH_CK_GROUP:
+            fprintf(out, "{\n");
+            conf_dump_group(out, k->sub, p, indent + 4);
+            fprintf(out, "%*s}", indent, "");
+            break;
+        default:
+            break;
+        }
+        fprintf(out, ";\n");
+    }
+}
+
+/* "name = (" { elements } ");" for a list of N structs of SIZE. */
+static void
+conf_dump_list(FILE *out, const char *name, const struct gh_conf_key *keys,
+               const void *elems, size_t size, uint32_t n, int indent)
+{
+    uint32_t i;
+
+    fprintf(out, "%*s%s = (\n", indent, "", name);
+    for (i = 0; i < n; i++) {
+        fprintf(out, "%*s{\n", indent + 4, "");
+        conf_dump_group(out, keys, (const char *) elems + i * size,
+                        indent + 8);
+        fprintf(out, "%*s}%s\n", indent + 4, "", i + 1 < n ? "," : "");
+    }
+    fprintf(out, "%*s);\n", indent, "");
+}
+
+static void
+conf_dump_upstreams(FILE *out, const void *base, int indent)
+{
+    const struct gh_conf *c = base;
+    uint32_t i;
+
+    if (c->nupstreams == 0)
+        return;
+    fprintf(out, "%*supstreams = {\n", indent, "");
+    for (i = 0; i < c->nupstreams; i++) {
+        fprintf(out, "%*s%s = {\n", indent + 4, "", c->upstreams[i].name);
+        conf_dump_group(out, conf_upstream_keys, &c->upstreams[i],
+                        indent + 8);
+        fprintf(out, "%*s};\n", indent + 4, "");
+    }
+    fprintf(out, "%*s};\n", indent, "");
+}
+
+static void
+conf_dump_servers(FILE *out, const void *base, int indent)
+{
+    const struct gh_upstream *u = base;
+
+    conf_dump_list(out, "servers", conf_server_keys, u->servers,
+                   sizeof(*u->servers), u->nservers, indent);
+}
+
+static void
+conf_dump_sites(FILE *out, const void *base, int indent)
+{
+    const struct gh_conf *c = base;
+
+    conf_dump_list(out, "sites", conf_site_keys, c->sites,
+                   sizeof(*c->sites), c->nsites, indent);
+}
+
+static void
+conf_dump_routes(FILE *out, const void *base, int indent)
+{
+    const struct gh_site *site = base;
+
+    conf_dump_list(out, "routes", conf_route_keys, site->routes,
+                   sizeof(*site->routes), site->nroutes, indent);
+}
+
+static void
+conf_dump_listen(FILE *out, const void *base, int indent)
+{
+    const struct gh_site *site = base;
+    uint32_t i;
+
+    fprintf(out, "%*slisten = [ ", indent, "");
+    for (i = 0; i < site->nlisten; i++) {
+        conf_dump_str(out, site->listen[i].addr.text);
+        fprintf(out, "%s", i + 1 < site->nlisten ? ", " : " ");
+    }
+    fprintf(out, "];\n");
+}
+
+static void
+conf_dump_hosts(FILE *out, const void *base, int indent)
+{
+    const struct gh_site *site = base;
+    uint32_t i;
+
+    if (site->nhosts == 0)
+        return;
+    fprintf(out, "%*shosts = [ ", indent, "");
+    for (i = 0; i < site->nhosts; i++) {
+        conf_dump_str(out, site->hosts[i]);
+        fprintf(out, "%s", i + 1 < site->nhosts ? ", " : " ");
+    }
+    fprintf(out, "];\n");
+}
+
+void
+gh_conf_dump(const struct gh_conf *conf, FILE *out)
+{
+    fprintf(out, "# effective configuration of %s\n", conf->file);
+    conf_dump_group(out, conf_keys, conf, 0);
+}

@@ -1,0 +1,869 @@
+/*
+ * gh_conf_load(): the documented example, defaults, every validation error
+ * with its exact "FILE:LINE: key: why", hostile files, relative paths,
+ * route order and a dump that loads back the same.  Config files are
+ * written under a mkdtemp() directory that is removed at the end.
+ */
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "tests/unit/tap.h"
+
+static char tmpdir[64];
+static char tmpfile_path[256];
+
+/* Write TEXT to tmpdir/NAME; returns the path (static buffer). */
+static const char *
+put(const char *name, const char *text, size_t len)
+{
+    FILE *f;
+
+    (void) snprintf(tmpfile_path, sizeof(tmpfile_path), "%s/%s", tmpdir,
+                    name);
+    f = fopen(tmpfile_path, "w");
+    if (f == NULL || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
+        diag("cannot write %s", tmpfile_path);
+        exit(1);
+    }
+    return tmpfile_path;
+}
+
+static struct gh_conf *
+load_text(const char *text, char *err, size_t errlen)
+{
+    return gh_conf_load(put("t.conf", text, strlen(text)), err, errlen);
+}
+
+/* TEXT must fail with exactly "t.conf:LINE: WANT" (LINE 0: no line). */
+static void
+fails(const char *name, const char *text, int line, const char *want)
+{
+    char err[1024], exp[1024];
+    struct gh_conf *c;
+
+    c = load_text(text, err, sizeof(err));
+    ok(c == NULL, "%s: rejected", name);
+    if (line > 0)
+        (void) snprintf(exp, sizeof(exp), "%s/t.conf:%d: %s", tmpdir, line,
+                        want);
+    else
+        (void) snprintf(exp, sizeof(exp), "%s/t.conf: %s", tmpdir, want);
+    is_str(err, exp, "%s: message", name);
+    gh_conf_free(c);
+}
+
+/* TEXT must fail with a message starting "t.conf:" and containing WANT. */
+static void
+fails_like(const char *name, const char *text, size_t len, const char *want)
+{
+    char err[1024], pre[256];
+    struct gh_conf *c;
+
+    c = gh_conf_load(put("t.conf", text, len), err, sizeof(err));
+    ok(c == NULL, "%s: rejected", name);
+    (void) snprintf(pre, sizeof(pre), "%s/t.conf:", tmpdir);
+    ok(strncmp(err, pre, strlen(pre)) == 0, "%s: names the file", name);
+    if (!ok(strstr(err, want) != NULL, "%s: says \"%s\"", name, want))
+        diag("got: %s", err);
+    gh_conf_free(c);
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st;
+    (void) flag;
+    (void) ftw;
+    return remove(path);
+}
+
+static const char *addr_text(const struct gh_addr *a) { return a->text; }
+
+#define SITE \
+    "sites = ( { listen = \"127.0.0.1:8080\";" \
+    " routes = ( { path = \"/\"; root = \"www\"; } ); } );\n"
+#define UPSTREAM \
+    "upstreams = { app = { servers = ( { address = \"127.0.0.1:9001\"; } );" \
+    " }; };\n"
+
+/* The example from the documentation, line numbers matter below. */
+static const char example[] =
+    "workers = 4;                     # or \"auto\" (one per core)\n"
+    "user = \"www-data\"; group = \"www-data\";   # optional\n"
+    "pid_file = \"/run/gatehouse.pid\";\n"
+    "error_log = \"/var/log/gatehouse/error.log\";   # or \"stderr\"\n"
+    "log_level = \"info\";\n"
+    "access_log = \"/var/log/gatehouse/access.log\"; # or \"off\"\n"
+    "timeouts = { client_header = \"10s\"; client_body = \"60s\";"
+    " keepalive = \"75s\";\n"
+    "             upstream_connect = \"5s\"; upstream_read = \"60s\";"
+    " upstream_send = \"60s\"; };\n"
+    "limits = { header_size = \"16k\"; headers = 100; body_size = \"10M\";"
+    " connections = 10000; };\n"
+    "upstreams = {\n"
+    "  app = { keepalive = 32;\n"
+    "          servers = ( { address = \"127.0.0.1:9001\"; weight = 3; },\n"
+    "                      { address = \"[::1]:9002\"; } ); };\n"
+    "};\n"
+    "sites = (\n"
+    "  { listen = [ \"127.0.0.1:8080\", \"[::1]:8080\" ];\n"
+    "    hosts = [ \"example.com\", \"*.example.com\" ];"
+    "     # optional: any host\n"
+    "    routes = ( { path = \"/static/\"; root = \"/var/www\"; },\n"
+    "               { path = \"/\"; upstream = \"app\"; } ); }\n"
+    ");\n";
+
+static void
+test_example(void)
+{
+    char err[1024] = "";
+    struct gh_conf *c = load_text(example, err, sizeof(err));
+    struct gh_upstream *u;
+    struct gh_site *s;
+
+    if (!ok(c != NULL, "example loads"))
+        diag("%s", err);
+    if (c == NULL)
+        return;
+    is_str(err, "", "no message on success");
+    is_int(c->workers, 4, "workers");
+    is_str(c->user, "www-data", "user");
+    is_str(c->group, "www-data", "group");
+    is_str(c->pid_file, "/run/gatehouse.pid", "pid_file");
+    is_str(c->error_log, "/var/log/gatehouse/error.log", "error_log");
+    is_int(c->log_level, GH_LOG_INFO, "log_level");
+    is_str(c->access_log, "/var/log/gatehouse/access.log", "access_log");
+    is_int(c->timeouts.client_header, 10000, "client_header");
+    is_int(c->timeouts.client_body, 60000, "client_body");
+    is_int(c->timeouts.keepalive, 75000, "keepalive");
+    is_int(c->timeouts.upstream_connect, 5000, "upstream_connect");
+    is_int(c->timeouts.upstream_read, 60000, "upstream_read");
+    is_int(c->timeouts.upstream_send, 60000, "upstream_send");
+    is_int(c->limits.header_size, 16384, "header_size");
+    is_int(c->limits.headers, 100, "headers");
+    is_int(c->limits.body_size, 10485760, "body_size");
+    is_int(c->limits.connections, 10000, "connections");
+
+    is_int(c->nupstreams, 1, "one upstream");
+    u = &c->upstreams[0];
+    is_str(u->name, "app", "upstream name");
+    is_int(u->index, 0, "upstream index");
+    is_int(u->keepalive, 32, "upstream keepalive");
+    is_int(u->nservers, 2, "two servers");
+    is_str(addr_text(&u->servers[0].addr), "127.0.0.1:9001", "server 0");
+    is_int(u->servers[0].addr.sa.ss_family, AF_INET, "server 0 family");
+    is_int(u->servers[0].weight, 3, "server 0 weight");
+    is_int(u->servers[0].line, 12, "server 0 line");
+    ok(u->servers[0].file != NULL
+       && strcmp(u->servers[0].file + strlen(u->servers[0].file) - 7,
+                 "/t.conf") == 0, "server 0 file");
+    is_str(addr_text(&u->servers[1].addr), "[::1]:9002", "server 1");
+    is_int(u->servers[1].addr.sa.ss_family, AF_INET6, "server 1 family");
+    is_int(u->servers[1].weight, 1, "server 1 weight defaults to 1");
+    is_int(u->servers[1].line, 13, "server 1 line");
+
+    is_int(c->nsites, 1, "one site");
+    s = &c->sites[0];
+    is_int(s->index, 0, "site index");
+    is_int(s->nlisten, 2, "two listen addresses");
+    is_str(addr_text(&s->listen[0].addr), "127.0.0.1:8080", "listen 0");
+    is_str(addr_text(&s->listen[1].addr), "[::1]:8080", "listen 1");
+    is_int(s->listen[0].backlog, 511, "backlog");
+    is_int(s->nhosts, 2, "two hosts");
+    is_str(s->hosts[0], "example.com", "host 0");
+    is_str(s->hosts[1], "*.example.com", "host 1");
+    is_int(s->nroutes, 2, "two routes");
+    is_str(s->routes[0].path, "/static/", "route 0 path");
+    is_int(s->routes[0].path_len, 8, "route 0 path_len");
+    is_str(s->routes[0].root, "/var/www", "route 0 root");
+    ok(s->routes[0].upstream == NULL, "route 0 is static");
+    is_str(s->routes[0].index, "index.html", "route 0 index");
+    is_str(s->routes[1].path, "/", "route 1 path");
+    ok(s->routes[1].upstream == &c->upstreams[0], "route 1 -> app");
+    ok(s->routes[1].root == NULL, "route 1 has no root");
+    ok(s->routes[1].index == NULL, "route 1 has no index");
+    ok(c->file != NULL && c->file[0] == '/', "conf->file is absolute: %s",
+       c->file);
+    gh_conf_free(c);
+}
+
+static void
+test_defaults(void)
+{
+    char err[1024] = "", www[512];
+    struct gh_conf *c = load_text(SITE, err, sizeof(err));
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (!ok(c != NULL, "a minimal config loads"))
+        diag("%s", err);
+    if (c == NULL)
+        return;
+    n = n < 1 ? 1 : n > 512 ? 512 : n;
+    is_int(c->workers, n, "workers: auto is one per core");
+    ok(c->user == NULL && c->group == NULL, "no user, no group");
+    is_str(c->pid_file, "/run/gatehouse.pid", "pid_file");
+    is_str(c->error_log, "stderr", "error_log");
+    is_int(c->log_level, GH_LOG_INFO, "log_level");
+    ok(c->access_log == NULL, "access_log off");
+    is_int(c->shm_size, 64 << 20, "shm_size 64M");
+    is_int(c->timeouts.client_header, 10000, "client_header 10s");
+    is_int(c->timeouts.client_body, 60000, "client_body 60s");
+    is_int(c->timeouts.keepalive, 75000, "keepalive 75s");
+    is_int(c->timeouts.upstream_connect, 5000, "upstream_connect 5s");
+    is_int(c->timeouts.upstream_read, 60000, "upstream_read 60s");
+    is_int(c->timeouts.upstream_send, 60000, "upstream_send 60s");
+    is_int(c->timeouts.tunnel, 300000, "tunnel 300s");
+    is_int(c->timeouts.shutdown, 30000, "shutdown 30s");
+    is_int(c->limits.header_size, 16384, "header_size 16k");
+    is_int(c->limits.headers, 100, "headers 100");
+    is_int(c->limits.body_size, 10 << 20, "body_size 10M");
+    is_int(c->limits.connections, 10000, "connections 10000");
+    is_int(c->limits.uri_size, 8192, "uri_size 8k");
+    is_int(c->limits.keepalive_requests, 1000, "keepalive_requests 1000");
+    is_int(c->nupstreams, 0, "no upstreams");
+    ok(c->upstreams == NULL, "upstreams NULL");
+    is_int(c->nsites, 1, "one site");
+    is_int(c->sites[0].nhosts, 0, "any host");
+    ok(c->sites[0].hosts == NULL, "hosts NULL");
+    (void) snprintf(www, sizeof(www), "%s/www", tmpdir);
+    is_str(c->sites[0].routes[0].root, www, "root relative to the file");
+    is_str(c->sites[0].routes[0].index, "index.html", "index");
+    gh_conf_free(c);
+}
+
+static void
+test_everything_set(void)
+{
+    static const char text[] =
+        "workers = 512;\n"
+        "pid_file = \"off\";\n"
+        "error_log = \"log/error.log\";\n"
+        "log_level = \"debug\";\n"
+        "access_log = \"stderr\";\n"
+        "shm_size = \"1G\";\n"
+        "timeouts = { client_header = \"500ms\"; client_body = 7;"
+        " keepalive = \"0s\"; upstream_connect = \"2m\";"
+        " upstream_read = \"1h\"; upstream_send = \"3s\";"
+        " tunnel = \"2h\"; shutdown = 0; };\n"
+        "limits = { header_size = 1024; headers = 10000; body_size = 0;"
+        " connections = 1000000; uri_size = \"256\";"
+        " keepalive_requests = 1; };\n"
+        "upstreams = { a = { keepalive = 0; servers = ( { address ="
+        " \"*:1\"; weight = 1000; } ); };\n"
+        "              b = { keepalive = 10000; servers = ( { address ="
+        " \"[::]:65535\"; } ); }; };\n"
+        "sites = ( { listen = \"*:8080\"; hosts = \"WWW.Example.COM\";\n"
+        "            routes = ( { path = \"/\"; root = \"./html/./x//\";"
+        " index = \"default.htm\"; },\n"
+        "                       { path = \"/b\"; upstream = \"b\"; } );"
+        " } );\n";
+    char err[1024] = "", want[512];
+    struct gh_conf *c = load_text(text, err, sizeof(err));
+
+    if (!ok(c != NULL, "every key set loads"))
+        diag("%s", err);
+    if (c == NULL)
+        return;
+    is_int(c->workers, 512, "workers");
+    ok(c->pid_file == NULL, "pid_file off");
+    (void) snprintf(want, sizeof(want), "%s/log/error.log", tmpdir);
+    is_str(c->error_log, want, "error_log relative to the file");
+    is_int(c->log_level, GH_LOG_DEBUG, "log_level");
+    is_str(c->access_log, "stderr", "access_log stderr kept");
+    ok(c->shm_size == 1ULL << 30, "shm_size");
+    is_int(c->timeouts.client_header, 500, "client_header ms");
+    is_int(c->timeouts.client_body, 7000, "integer duration is seconds");
+    is_int(c->timeouts.keepalive, 0, "keepalive 0");
+    is_int(c->timeouts.upstream_connect, 120000, "upstream_connect m");
+    is_int(c->timeouts.upstream_read, 3600000, "upstream_read h");
+    is_int(c->timeouts.upstream_send, 3000, "upstream_send");
+    is_int(c->timeouts.tunnel, 7200000, "tunnel");
+    is_int(c->timeouts.shutdown, 0, "shutdown 0");
+    is_int(c->limits.header_size, 1024, "integer size is bytes");
+    is_int(c->limits.headers, 10000, "headers max");
+    is_int(c->limits.body_size, 0, "body_size unlimited");
+    is_int(c->limits.connections, 1000000, "connections max");
+    is_int(c->limits.uri_size, 256, "uri_size min");
+    is_int(c->limits.keepalive_requests, 1, "keepalive_requests min");
+    is_int(c->nupstreams, 2, "two upstreams");
+    is_str(c->upstreams[1].name, "b", "second upstream");
+    is_int(c->upstreams[1].index, 1, "second upstream index");
+    is_int(c->upstreams[0].keepalive, 0, "keepalive 0");
+    is_int(c->upstreams[1].keepalive, 10000, "keepalive max");
+    is_str(c->upstreams[0].servers[0].addr.text, "0.0.0.0:1", "*:1");
+    is_int(c->upstreams[0].servers[0].weight, 1000, "weight max");
+    is_str(c->sites[0].listen[0].addr.text, "0.0.0.0:8080", "listen *");
+    is_int(c->sites[0].nhosts, 1, "one host from a string");
+    is_str(c->sites[0].hosts[0], "www.example.com", "host lower-cased");
+    is_str(c->sites[0].routes[0].path, "/b", "longest first");
+    ok(c->sites[0].routes[0].upstream == &c->upstreams[1], "/b -> b");
+    (void) snprintf(want, sizeof(want), "%s/html/x", tmpdir);
+    is_str(c->sites[0].routes[1].root, want, "root cleaned, no '/' at end");
+    is_str(c->sites[0].routes[1].index, "default.htm", "index");
+    gh_conf_free(c);
+}
+
+static void
+test_routes_sorted(void)
+{
+    static const char text[] =
+        "sites = ( { listen = \"127.0.0.1:8080\"; routes = (\n"
+        "    { path = \"/\"; root = \"r0\"; },\n"
+        "    { path = \"/x/\"; root = \"r1\"; },\n"
+        "    { path = \"/static/\"; root = \"r2\"; },\n"
+        "    { path = \"/y/\"; root = \"r3\"; },\n"
+        "    { path = \"/a/b/c\"; root = \"r4\"; },\n"
+        "    { path = \"/z/\"; root = \"r5\"; }\n"
+        "); } );\n";
+    static const char *const want[] = {
+        "/static/", "/a/b/c", "/x/", "/y/", "/z/", "/"
+    };
+    char err[1024] = "";
+    struct gh_conf *c = load_text(text, err, sizeof(err));
+    unsigned i;
+
+    if (!ok(c != NULL, "loads"))
+        diag("%s", err);
+    if (c == NULL)
+        return;
+    is_int(c->sites[0].nroutes, 6, "six routes");
+    for (i = 0; i < 6; i++)
+        is_str(c->sites[0].routes[i].path, want[i],
+               "route %u (longest first, stable)", i);
+    gh_conf_free(c);
+}
+
+static void
+test_relative_paths(void)
+{
+    static const char text[] =
+        "pid_file = \"run/gh.pid\";\n"
+        "error_log = \"../logs/error.log\";\n"
+        "access_log = \"access.log\";\n"
+        "sites = ( { listen = \"127.0.0.1:8080\";\n"
+        "  routes = ( { path = \"/a\"; root = \"www/\"; },\n"
+        "             { path = \"/b\"; root = \"/srv/b/\"; },\n"
+        "             { path = \"/c\"; root = \".\"; } ); } );\n";
+    char err[1024] = "", want[512], sub[128];
+    struct gh_conf *c;
+
+    (void) snprintf(sub, sizeof(sub), "%s/sub", tmpdir);
+    (void) mkdir(sub, 0700);
+    (void) snprintf(want, sizeof(want), "sub/rel.conf");
+    c = gh_conf_load(put("sub/rel.conf", text, strlen(text)), err,
+                     sizeof(err));
+    if (!ok(c != NULL, "loads"))
+        diag("%s", err);
+    if (c == NULL)
+        return;
+    (void) snprintf(want, sizeof(want), "%s/run/gh.pid", sub);
+    is_str(c->pid_file, want, "pid_file");
+    (void) snprintf(want, sizeof(want), "%s/../logs/error.log", sub);
+    is_str(c->error_log, want, "error_log");
+    (void) snprintf(want, sizeof(want), "%s/access.log", sub);
+    is_str(c->access_log, want, "access_log");
+    (void) snprintf(want, sizeof(want), "%s/www", sub);
+    is_str(c->sites[0].routes[0].root, want, "root, trailing '/' dropped");
+    is_str(c->sites[0].routes[1].root, "/srv/b", "absolute root kept");
+    is_str(c->sites[0].routes[2].root, sub, "root \".\" is the directory");
+    (void) snprintf(want, sizeof(want), "%s/rel.conf", sub);
+    is_str(c->file, want, "conf->file");
+    gh_conf_free(c);
+
+    /* Loaded through a relative name from another directory. */
+    {
+        char cwd[4096];
+
+        if (getcwd(cwd, sizeof(cwd)) == NULL || chdir(tmpdir) != 0) {
+            ok(0, "chdir");
+            return;
+        }
+        c = gh_conf_load("sub/rel.conf", err, sizeof(err));
+        if (!ok(c != NULL, "loads by relative name"))
+            diag("%s", err);
+        if (c != NULL) {
+            (void) snprintf(want, sizeof(want), "%s/www", sub);
+            ok(strstr(c->sites[0].routes[0].root, "/sub/www") != NULL
+               && c->sites[0].routes[0].root[0] == '/',
+               "root made absolute: %s", c->sites[0].routes[0].root);
+        }
+        gh_conf_free(c);
+        c = gh_conf_load("sub/nope.conf", err, sizeof(err));
+        is_str(err, "sub/nope.conf: No such file or directory",
+               "messages use the name as given");
+        if (chdir(cwd) != 0)
+            ok(0, "chdir back");
+    }
+}
+
+static void
+test_errors(void)
+{
+    fails("bad size",
+          "limits = {\n    header_size = \"16q\";\n};\n" SITE, 2,
+          "limits.header_size: \"16q\" is not a size");
+    fails("unknown key, did you mean",
+          "timeouts = {\n    client_header = \"10s\";\n"
+          "    client_heder = \"10s\";\n};\n" SITE, 3,
+          "timeouts.client_heder: unknown key "
+          "(did you mean \"client_header\"?)");
+    fails("unknown top-level key, did you mean",
+          "\n" SITE "worker = 2;\n", 3,
+          "worker: unknown key (did you mean \"workers\"?)");
+    fails("unknown key, nothing close",
+          SITE "frobnicate = 1;\n", 2, "frobnicate: unknown key");
+    fails("unknown key in a route",
+          "sites = ( { listen = \"127.0.0.1:8080\";\n"
+          "  routes = ( { path = \"/\";\n      paht = \"/\"; } ); } );\n", 3,
+          "sites[0].routes[0].paht: unknown key (did you mean \"path\"?)");
+    fails("unknown key in a server",
+          "upstreams = { app = { servers = ( { address = \"127.0.0.1:1\";\n"
+          "  wieght = 2; } ); }; };\n" SITE, 2,
+          "upstreams.app.servers[0].wieght: unknown key "
+          "(did you mean \"weight\"?)");
+    fails("workers float", "workers = 1.5;\n" SITE, 1,
+          "workers: expected an integer or \"auto\", not a float");
+    fails("workers word", "workers = \"many\";\n" SITE, 1,
+          "workers: \"many\" is not an integer or \"auto\"");
+    fails("workers 0", SITE "workers = 0;\n", 2,
+          "workers: 0 is out of range (1..512)");
+    fails("workers 513", "workers = 513;\n" SITE, 1,
+          "workers: 513 is out of range (1..512)");
+    fails("timeouts not a group", "timeouts = 5;\n" SITE, 1,
+          "timeouts: expected a group { }, not an integer");
+    fails("headers as a string", "limits = { headers = \"100\"; };\n" SITE,
+          1, "limits.headers: expected an integer, not a string");
+    fails("headers 0", "limits = { headers = 0; };\n" SITE, 1,
+          "limits.headers: 0 is out of range (1..10000)");
+    fails("connections too many", "limits = {\n connections = 1000001;\n};\n"
+          SITE, 2, "limits.connections: 1000001 is out of range "
+          "(1..1000000)");
+    fails("header_size too big", "limits = { header_size = \"2M\"; };\n"
+          SITE, 1, "limits.header_size: \"2M\" is out of range (1k..1M)");
+    fails("header_size too small", "limits = { header_size = 512; };\n"
+          SITE, 1, "limits.header_size: 512 is out of range (1k..1M)");
+    fails("uri_size too small", "limits = { uri_size = \"255\"; };\n" SITE,
+          1, "limits.uri_size: \"255\" is out of range (256..1M)");
+    fails("negative size", "limits = { body_size = -1; };\n" SITE, 1,
+          "limits.body_size: -1 is not a size");
+    fails("size as a bool", "shm_size = true;\n" SITE, 1,
+          "shm_size: expected a size (\"16k\", \"10M\") or an integer, "
+          "not a boolean");
+    fails("shm_size too small", "shm_size = \"512k\";\n" SITE, 1,
+          "shm_size: \"512k\" is out of range (1M..1024G)");
+    fails("zero timeout", "timeouts = { upstream_read = \"0s\"; };\n" SITE,
+          1, "timeouts.upstream_read: \"0s\" is out of range (1ms..24h)");
+    fails("bad duration", "timeouts = { keepalive = \"5 s\"; };\n" SITE, 1,
+          "timeouts.keepalive: \"5 s\" is not a duration "
+          "(want a number and ms, s, m or h)");
+    fails("negative duration", "timeouts = { keepalive = -5; };\n" SITE, 1,
+          "timeouts.keepalive: -5 is not a duration");
+    fails("duration overflow",
+          "timeouts = { tunnel = \"9999999999999999999h\"; };\n" SITE, 1,
+          "timeouts.tunnel: \"9999999999999999999h\" is not a duration "
+          "(want a number and ms, s, m or h)");
+    fails("unknown log level", "log_level = \"loud\";\n" SITE, 1,
+          "log_level: unknown log level \"loud\" (want emerg, alert, crit, "
+          "error, warn, notice, info or debug)");
+    fails("pid_file stdout", "pid_file = \"stdout\";\n" SITE, 1,
+          "pid_file: \"stdout\" is not allowed here");
+    fails("error_log off", "error_log = \"off\";\n" SITE, 1,
+          "error_log: \"off\" is not allowed here");
+    fails("empty error_log", "error_log = \"\";\n" SITE, 1,
+          "error_log: must not be empty");
+    fails("user not a string", "user = 1;\n" SITE, 1,
+          "user: expected a string, not an integer");
+    fails("empty file", "", 0, "sites: missing (required)");
+    fails("only comments", "# nothing\n// here\n", 0,
+          "sites: missing (required)");
+    fails("no sites", "workers = 1;\nsites = ();\n", 2,
+          "sites: at least one site is required");
+    fails("sites not a list", "sites = { a = 1; };\n", 1,
+          "sites: expected a list ( { ... }, ... ), not a group { }");
+    fails("site not a group", "sites = ( 1 );\n", 1,
+          "sites[0]: expected a group { }, not an integer");
+    fails("site without listen",
+          "sites = (\n  {\n    routes = ( { path = \"/\"; root = \"w\"; } );"
+          "\n  }\n);\n", 2, "sites[0].listen: missing (required)");
+    fails("site with empty listen",
+          "sites = ( {\n  listen = [ ];\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 2,
+          "sites[0].listen: a site needs at least one listen address");
+    fails("listen not a string",
+          "sites = ( { listen = 8080;\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 1,
+          "sites[0].listen: expected a string or an array of strings, "
+          "not an integer");
+    fails("listen on a name",
+          "sites = ( { listen = \"localhost:8080\";\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 1,
+          "sites[0].listen: \"localhost:8080\": numeric address required "
+          "(no DNS at run time)");
+    fails("listen bad port",
+          "sites = ( {\n  listen = [ \"127.0.0.1:80\",\n"
+          "             \"127.0.0.1:0\" ];\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 3,
+          "sites[0].listen[1]: \"127.0.0.1:0\": has a bad port "
+          "(want 1..65535)");
+    fails("listen twice",
+          "sites = ( { listen = [ \"127.0.0.1:80\", \"127.0.0.1:080\" ];\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 1,
+          "sites[0].listen[1]: 127.0.0.1:80 is listed twice");
+    fails("no routes",
+          "sites = ( { listen = \"127.0.0.1:80\";\n  routes = ( ); } );\n",
+          2, "sites[0].routes: a site needs at least one route");
+    fails("routes missing",
+          "sites = ( { listen = \"127.0.0.1:80\"; } );\n", 1,
+          "sites[0].routes: missing (required)");
+    fails("route with both",
+          UPSTREAM "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/\"; root = \"w\"; upstream = \"app\"; } ); } );\n",
+          3, "sites[0].routes[0]: has both \"upstream\" and \"root\"; "
+          "a route needs exactly one");
+    fails("route with neither",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/\"; root = \"w\"; },\n  { path = \"/x\"; } ); } );\n",
+          3, "sites[0].routes[1]: has neither \"upstream\" nor \"root\"; "
+          "a route needs exactly one");
+    fails("unknown upstream, did you mean",
+          UPSTREAM "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/\";\n    upstream = \"ap\"; } ); } );\n", 4,
+          "sites[0].routes[0].upstream: unknown upstream \"ap\" "
+          "(did you mean \"app\"?)");
+    fails("unknown upstream",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/\"; upstream = \"backend\"; } ); } );\n", 2,
+          "sites[0].routes[0].upstream: unknown upstream \"backend\"");
+    fails("route path without '/'",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"static/\"; root = \"w\"; } ); } );\n", 2,
+          "sites[0].routes[0].path: \"static/\" must start with '/'");
+    fails("route path with a space",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/a b\"; root = \"w\"; } ); } );\n", 2,
+          "sites[0].routes[0].path: \"/a b\" has a space or control "
+          "character");
+    fails("route without path",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { root = \"w\"; } ); } );\n", 2,
+          "sites[0].routes[0].path: missing (required)");
+    fails("route path twice",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/\"; root = \"w\"; },\n"
+          "  { path = \"/\"; root = \"v\"; } ); } );\n", 3,
+          "sites[0].routes[1].path: \"/\" is listed twice");
+    fails("index on a proxy route",
+          UPSTREAM "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/\"; upstream = \"app\"; index = \"i.html\"; } );"
+          " } );\n",
+          3, "sites[0].routes[0].index: only applies to a route with "
+          "\"root\"");
+    fails("index with a slash",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/\"; root = \"w\"; index = \"../x\"; } ); } );\n", 2,
+          "sites[0].routes[0].index: \"../x\" must be a file name, not a "
+          "path");
+    fails("root /",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/\"; root = \"//\"; } ); } );\n", 2,
+          "sites[0].routes[0].root: \"/\" would serve the whole file system");
+    fails("upstreams not a group", "upstreams = ( );\n" SITE, 1,
+          "upstreams: expected a group of named upstreams, not a list ( )");
+    fails("upstream not a group", "upstreams = { app = 1; };\n" SITE, 1,
+          "upstreams.app: expected a group { }, not an integer");
+    fails("upstream without servers",
+          "upstreams = {\n  app = { keepalive = 1; };\n};\n" SITE, 2,
+          "upstreams.app.servers: missing (required)");
+    fails("upstream with no servers",
+          "upstreams = {\n  app = {\n    servers = ( );\n  };\n};\n" SITE, 3,
+          "upstreams.app.servers: an upstream needs at least one server");
+    fails("upstream keepalive too big",
+          "upstreams = { app = { keepalive = 10001;\n"
+          "  servers = ( { address = \"127.0.0.1:1\"; } ); }; };\n" SITE, 1,
+          "upstreams.app.keepalive: 10001 is out of range (0..10000)");
+    fails("server weight 0",
+          "upstreams = { app = { servers = (\n"
+          "  { address = \"127.0.0.1:1\"; weight = 0; } ); }; };\n" SITE, 2,
+          "upstreams.app.servers[0].weight: 0 is out of range (1..1000)");
+    fails("server without address",
+          "upstreams = { app = { servers = (\n"
+          "  { weight = 2; } ); }; };\n" SITE, 2,
+          "upstreams.app.servers[0].address: missing (required)");
+    fails("server on a name",
+          "upstreams = { app = { servers = (\n"
+          "  { address = \"db.internal:5432\"; } ); }; };\n" SITE, 2,
+          "upstreams.app.servers[0].address: \"db.internal:5432\": numeric "
+          "address required (no DNS at run time)");
+    fails("server twice",
+          "upstreams = { app = { servers = (\n"
+          "  { address = \"127.0.0.1:1\"; },\n"
+          "  { address = \"127.0.0.1:01\"; } ); }; };\n" SITE, 3,
+          "upstreams.app.servers[1]: server 127.0.0.1:1 is listed twice "
+          "(first at line 2)");
+    fails("servers not a list",
+          "upstreams = { app = { servers = { a = 1; }; }; };\n" SITE, 1,
+          "upstreams.app.servers: expected a list ( { ... }, ... ), not a "
+          "group { }");
+    fails("same host twice on one address",
+          "sites = (\n"
+          "  { listen = \"127.0.0.1:80\";"
+          " hosts = [ \"a.com\", \"Example.com\" ];\n"
+          "    routes = ( { path = \"/\"; root = \"w\"; } ); },\n"
+          "  { listen = [ \"127.0.0.1:81\", \"127.0.0.1:80\" ];\n"
+          "    hosts = [ \"b.com\",\n"
+          "              \"EXAMPLE.COM\" ];\n"
+          "    routes = ( { path = \"/\"; root = \"w\"; } ); }\n"
+          ");\n", 6,
+          "sites[1].hosts[1]: \"example.com\" on 127.0.0.1:80 is already "
+          "served by the site at line 2");
+    fails("two sites for any host on one address",
+          "sites = (\n"
+          "  { listen = \"127.0.0.1:80\";\n"
+          "    routes = ( { path = \"/\"; root = \"w\"; } ); },\n"
+          "  { listen = \"127.0.0.1:80\";\n"
+          "    routes = ( { path = \"/\"; root = \"w\"; } ); }\n"
+          ");\n", 4,
+          "sites[1]: a second site for any host on 127.0.0.1:80 (the first "
+          "is at line 2)");
+    fails("host twice in a site",
+          "sites = ( { listen = \"127.0.0.1:80\";\n"
+          "  hosts = [ \"a.com\", \"A.com\" ];\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 2,
+          "sites[0].hosts[1]: \"a.com\" is listed twice");
+    fails("wildcard in the middle",
+          "sites = ( { listen = \"127.0.0.1:80\";\n"
+          "  hosts = \"foo.*.com\";\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 2,
+          "sites[0].hosts: \"foo.*.com\" is not a host name (a wildcard may "
+          "only be a leading \"*.\")");
+    fails("bare wildcard",
+          "sites = ( { listen = \"127.0.0.1:80\";\n"
+          "  hosts = [ \"*\" ];\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 2,
+          "sites[0].hosts[0]: \"*\" is not a host name (a wildcard may "
+          "only be a leading \"*.\")");
+    fails("empty hosts",
+          "sites = ( { listen = \"127.0.0.1:80\";\n"
+          "  hosts = [ ];\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 2,
+          "sites[0].hosts: must not be empty (leave hosts out to serve any "
+          "host)");
+
+    /* libconfig's own errors */
+    fails("syntax error", "workers = 2;\nuser = ;\n" SITE, 2, "syntax error");
+    fails("duplicate key", "workers = 2;\nworkers = 3;\n" SITE, 2,
+          "syntax error: duplicate setting name");
+    fails("unterminated string", SITE "user = \"abc\n", 3, "syntax error");
+}
+
+static void
+test_hostile_files(void)
+{
+    char err[1024], want[512], *buf;
+    struct gh_conf *c;
+    size_t i, len;
+
+    /* Truncated mid-group: the example cut in half. */
+    fails_like("truncated", example, sizeof(example) / 2, "syntax error");
+    /* Semicolons are optional in libconfig: cut the closing ')' too. */
+    fails_like("truncated at the end", example, sizeof(example) - 4,
+               "syntax error");
+
+    /* Random bytes, NULs included. */
+    len = 256 * 1024;
+    buf = malloc(len);
+    srandom(42);
+    for (i = 0; i < len; i++)
+        buf[i] = (char) random();
+    fails_like("random bytes", buf, len, "syntax error");
+    for (i = 0; i < len; i++)
+        buf[i] = (char) (i % 64 == 63 ? '\n' : "{}()[];=\"a1,"[i % 12]);
+    fails_like("punctuation soup", buf, len, "syntax error");
+
+    /* Deep nesting must fail cleanly, not blow the stack. */
+    len = 200000;
+    memcpy(buf, "x = ", 4);
+    memset(buf + 4, '(', len - 4);
+    fails_like("deep nesting", buf, len, "syntax error");
+    free(buf);
+
+    /* A file over the size limit is refused before parsing. */
+    len = 16 * 1024 * 1024 + 1;
+    buf = malloc(len);
+    memset(buf, '#', len);
+    buf[len - 1] = '\n';
+    c = gh_conf_load(put("t.conf", buf, len), err, sizeof(err));
+    free(buf);
+    ok(c == NULL, "huge file rejected");
+    (void) snprintf(want, sizeof(want), "%s/t.conf: too large (16777217 "
+                    "bytes, the limit is 16777216)", tmpdir);
+    is_str(err, want, "huge file message");
+
+    /* Many sites and servers: fine, just big. */
+    {
+        size_t cap = 4 * 1024 * 1024, n = 0;
+
+        buf = malloc(cap);
+        n += (size_t) sprintf(buf + n, "upstreams = { u = { servers = (");
+        for (i = 0; i < 3000; i++)
+            n += (size_t) sprintf(buf + n, "%s{ address = \"10.0.%zu.%zu:80\";"
+                                  " }", i ? "," : "", i / 250, i % 250 + 1);
+        n += (size_t) sprintf(buf + n, "); }; };\nsites = (");
+        for (i = 0; i < 2000; i++)
+            n += (size_t) sprintf(buf + n, "%s{ listen = \"127.0.0.1:%zu\";"
+                                  " routes = ( { path = \"/\"; upstream ="
+                                  " \"u\"; } ); }\n", i ? "," : "", i + 1);
+        n += (size_t) sprintf(buf + n, ");\n");
+        c = gh_conf_load(put("t.conf", buf, n), err, sizeof(err));
+        free(buf);
+        if (!ok(c != NULL, "3000 servers, 2000 sites load"))
+            diag("%s", err);
+        ok(c != NULL && c->nsites == 2000 && c->upstreams[0].nservers == 3000,
+           "all of them");
+        gh_conf_free(c);
+    }
+
+    /* Missing file, directory. */
+    (void) snprintf(want, sizeof(want), "%s/missing.conf", tmpdir);
+    c = gh_conf_load(want, err, sizeof(err));
+    ok(c == NULL, "missing file rejected");
+    (void) snprintf(want, sizeof(want),
+                    "%s/missing.conf: No such file or directory", tmpdir);
+    is_str(err, want, "missing file message");
+    c = gh_conf_load(tmpdir, err, sizeof(err));
+    ok(c == NULL, "directory rejected");
+    (void) snprintf(want, sizeof(want), "%s: not a regular file", tmpdir);
+    is_str(err, want, "directory message");
+
+    /* A tiny error buffer is not overrun. */
+    {
+        char small[16];
+
+        memset(small, 'x', sizeof(small));
+        c = load_text("workers = 0;\n" SITE, small, 8);
+        ok(c == NULL && strlen(small) == 7 && small[8] == 'x',
+           "message truncated to the buffer");
+    }
+}
+
+static void
+test_include(void)
+{
+    char err[1024], want[1024];
+    struct gh_conf *c;
+
+    put("inc.conf", "workers = 3;\n" SITE, strlen("workers = 3;\n" SITE));
+    c = load_text("@include \"inc.conf\"\nlog_level = \"warn\";\n", err,
+                  sizeof(err));
+    if (!ok(c != NULL, "@include is relative to the file"))
+        diag("%s", err);
+    ok(c != NULL && c->workers == 3 && c->log_level == GH_LOG_WARN,
+       "included values");
+    gh_conf_free(c);
+
+    put("inc.conf", "workers = 3;\n\nlimits = { headers = 0; };\n",
+        strlen("workers = 3;\n\nlimits = { headers = 0; };\n"));
+    c = load_text("@include \"inc.conf\"\n" SITE, err, sizeof(err));
+    ok(c == NULL, "error in an included file");
+    (void) snprintf(want, sizeof(want), "%s/inc.conf:3: limits.headers: 0 is "
+                    "out of range (1..10000)", tmpdir);
+    is_str(err, want, "names the included file and its line");
+
+    put("inc.conf", "workers = ;\n", strlen("workers = ;\n"));
+    c = load_text("@include \"inc.conf\"\n" SITE, err, sizeof(err));
+    ok(c == NULL, "syntax error in an included file");
+    (void) snprintf(want, sizeof(want), "%s/inc.conf:1: syntax error",
+                    tmpdir);
+    is_str(err, want, "names the included file");
+}
+
+static void
+test_dump(void)
+{
+    char err[1024], *d1 = NULL, *d2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    struct gh_conf *c, *c2;
+    FILE *f;
+
+    c = load_text(example, err, sizeof(err));
+    if (!ok(c != NULL, "example loads"))
+        return;
+    f = open_memstream(&d1, &l1);
+    gh_conf_dump(c, f);
+    (void) fclose(f);
+    ok(strstr(d1, "workers = 4;\n") != NULL, "dump has workers");
+    ok(strstr(d1, "header_size = \"16k\";") != NULL, "dump has sizes");
+    ok(strstr(d1, "keepalive = \"75s\";") != NULL, "dump has durations");
+    ok(strstr(d1, "hosts = [ \"example.com\", \"*.example.com\" ];") != NULL,
+       "dump has hosts");
+    ok(strstr(d1, "upstream = \"app\";") != NULL, "dump names upstreams");
+    ok(strstr(d1, "address = \"[::1]:9002\";") != NULL, "dump has servers");
+
+    c2 = gh_conf_load(put("dump.conf", d1, l1), err, sizeof(err));
+    if (!ok(c2 != NULL, "the dump loads"))
+        diag("%s\n%s", err, d1);
+    if (c2 != NULL) {
+        f = open_memstream(&d2, &l2);
+        gh_conf_dump(c2, f);
+        (void) fclose(f);
+        /* Only the first line, the file name, may differ. */
+        ok(strcmp(strchr(d1, '\n'), strchr(d2, '\n')) == 0,
+           "and dumps the same");
+    }
+    gh_conf_free(c);
+    gh_conf_free(c2);
+    free(d1);
+    free(d2);
+}
+
+static void
+test_key_names(void)
+{
+    const char *const *n = gh_conf_key_names();
+    int count = 0, found = 0;
+
+    for (; *n != NULL; n++) {
+        count++;
+        if (strcmp(*n, "timeouts.client_header") == 0
+            || strcmp(*n, "upstreams.*.keepalive") == 0
+            || strcmp(*n, "upstreams.*.servers.*.weight") == 0
+            || strcmp(*n, "sites.*.routes.*.root") == 0
+            || strcmp(*n, "workers") == 0)
+            found++;
+    }
+    is_int(found, 5, "key names use section paths");
+    ok(count > 30, "%d key names", count);
+    ok(gh_conf_key_names() == gh_conf_key_names(), "the same list each time");
+}
+
+int
+main(void)
+{
+    (void) snprintf(tmpdir, sizeof(tmpdir), "/tmp/gh-conf-XXXXXX");
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+
+    subtest("the documented example") test_example();
+    subtest("defaults") test_defaults();
+    subtest("every key set") test_everything_set();
+    subtest("routes sorted") test_routes_sorted();
+    subtest("relative paths") test_relative_paths();
+    subtest("errors") test_errors();
+    subtest("hostile files") test_hostile_files();
+    subtest("@include") test_include();
+    subtest("dump") test_dump();
+    subtest("key names") test_key_names();
+
+    (void) nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    return done_testing();
+}

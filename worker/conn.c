@@ -1,0 +1,1664 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "worker/conn.h"
+#include "worker/core/log.h"
+#include "worker/path.h"
+#include "worker/route.h"
+#include "worker/static.h"
+
+#define GH_CONN_TEXT(name, text) text,
+static const char *const conn_actions[] = {
+    GH_CONN_STATES(GH_CONN_TEXT)
+};
+#undef GH_CONN_TEXT
+
+/* Lingering close: how long we read and drop what a client still sends
+ * after our final response, so its unread bytes do not turn our close
+ * into a reset that destroys the response in flight (as nginx does). */
+#define CONN_LINGER_MS 2000
+
+static void conn_run(struct gh_conn *c);
+static void conn_event(struct gh_ev *ev, uint32_t events);
+static void conn_up_event(struct gh_ev *ev, uint32_t events);
+static void conn_timeout(struct gh_timer *t);
+
+/* ---- logging with context ---------------------------------------------- */
+
+/*
+ * "MESSAGE (err: text) while ACTION, client: ADDR, server: LISTEN,
+ *  request: "LINE", upstream: NAME/ADDR" — the nginx shape, so operators'
+ * log searches work.
+ */
+GH_PRINTF(4, 5) static void
+conn_log(struct gh_conn *c, enum gh_log_level level, int err,
+         const char *fmt, ...)
+{
+    char msg[1024];
+    size_t n;
+    int r;
+    va_list ap;
+
+    if (!gh_log_enabled(level))
+        return;
+    va_start(ap, fmt);
+    r = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    n = r < 0 ? 0 : GH_MIN((size_t) r, sizeof(msg) - 1);
+    if (err) {
+        r = snprintf(msg + n, sizeof(msg) - n, " (%d: %s)", err,
+                     strerror(err));
+        n = r < 0 ? n : GH_MIN(n + (size_t) r, sizeof(msg) - 1);
+    }
+    r = snprintf(msg + n, sizeof(msg) - n, " while %s, client: %s, "
+                 "server: %s", conn_actions[c->state], c->peer,
+                 c->l->addr.text);
+    n = r < 0 ? n : GH_MIN(n + (size_t) r, sizeof(msg) - 1);
+    if (c->log_line != NULL) {
+        r = snprintf(msg + n, sizeof(msg) - n, ", request: \"%s\"",
+                     c->log_line);
+        n = r < 0 ? n : GH_MIN(n + (size_t) r, sizeof(msg) - 1);
+    }
+    if (c->uc != NULL) {
+        const struct gh_upstream *u = c->uc->up->conf;
+
+        (void) snprintf(msg + n, sizeof(msg) - n, ", upstream: %s/%s",
+                        u->name, u->servers[c->uc->server].addr.text);
+    }
+    gh_log(level, 0, "%s", msg);
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* Append to B; GH_ERR when it does not fit. */
+static int
+buf_add(struct gh_buf *b, const void *p, size_t n)
+{
+    if (n > gh_buf_room(b))
+        return GH_ERR;
+    memcpy(b->data + b->end, p, n);
+    b->end += (uint32_t) n;
+    return GH_OK;
+}
+
+#define BUF_ADDS(b, lit) buf_add((b), (lit), sizeof(lit) - 1)
+
+GH_PRINTF(2, 3) static int
+buf_printf(struct gh_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    r = vsnprintf(b->data + b->end, gh_buf_room(b), fmt, ap);
+    va_end(ap);
+    if (r < 0 || (size_t) r >= gh_buf_room(b))
+        return GH_ERR;
+    b->end += (uint32_t) r;
+    return GH_OK;
+}
+
+static int
+buf_add_hdr(struct gh_buf *b, const struct gh_hdr *h)
+{
+    if (h->name.len + h->value.len + 4 > gh_buf_room(b))
+        return GH_ERR;
+    memcpy(b->data + b->end, h->name.p, h->name.len);
+    b->end += (uint32_t) h->name.len;
+    b->data[b->end++] = ':';
+    b->data[b->end++] = ' ';
+    memcpy(b->data + b->end, h->value.p, h->value.len);
+    b->end += (uint32_t) h->value.len;
+    b->data[b->end++] = '\r';
+    b->data[b->end++] = '\n';
+    return GH_OK;
+}
+
+static int
+conn_ensure(struct gh_conn *c, struct gh_buf **b, uint32_t size)
+{
+    if (*b == NULL) {
+        *b = gh_buf_get(size);
+        if (*b == NULL) {
+            conn_log(c, GH_LOG_CRIT, ENOMEM, "no memory for a buffer");
+            return GH_ERR;
+        }
+    }
+    return GH_OK;
+}
+
+static void
+conn_wait(struct gh_conn *c, enum gh_conn_wait what, gh_msec ms)
+{
+    c->wait = (uint8_t) what;
+    gh_timer_set(&c->w->loop, &c->timer, ms);
+}
+
+static int
+conn_idempotent(const struct gh_conn *c)
+{
+    switch (c->req.parser.method) {
+    case HTTP_GET: case HTTP_HEAD: case HTTP_PUT: case HTTP_DELETE:
+    case HTTP_OPTIONS: case HTTP_TRACE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* ---- releasing the upstream connection ---------------------------------- */
+
+static void
+conn_up_release(struct gh_conn *c, int reuse)
+{
+    struct gh_upconn *uc = c->uc;
+
+    if (uc == NULL)
+        return;
+    c->uc = NULL;
+    if (reuse) {
+        gh_upstream_pool_put(&c->w->loop, uc);
+    } else {
+        gh_upconn_close(&c->w->loop, uc);
+    }
+}
+
+static void
+conn_release_buffers(struct gh_conn *c)
+{
+    gh_buf_put(&c->out);
+    gh_buf_put(&c->uin);
+    gh_buf_put(&c->cout);
+    if (c->in != NULL && gh_buf_len(c->in) == 0)
+        gh_buf_put(&c->in);
+}
+
+/* ---- local responses (errors, redirects, static headers) ---------------- */
+
+static int
+conn_head_start(struct gh_conn *c, int status, const char *reason)
+{
+    struct gh_worker *w = c->w;
+
+    if (conn_ensure(c, &c->cout, GH_BUF_SIZE) != GH_OK)
+        return GH_ERR;
+    c->cout->start = c->cout->end = 0;
+    gh_worker_update_time(w);
+    c->status = status;
+    return buf_printf(c->cout, "HTTP/1.1 %d %s\r\nServer: gatehouse\r\n"
+                      "Date: %s\r\n", status, reason, w->http_date);
+}
+
+static int
+conn_head_end(struct gh_conn *c)
+{
+    if (!c->keepalive)
+        return BUF_ADDS(c->cout, "Connection: close\r\n\r\n");
+    if (c->req.parser.http_minor == 0)
+        return BUF_ADDS(c->cout, "Connection: keep-alive\r\n\r\n");
+    return BUF_ADDS(c->cout, "\r\n");
+}
+
+/*
+ * A generated response: a small HTML page for STATUS, with EXTRA header
+ * lines (each ending in CRLF, may be NULL).  The connection stays open
+ * only if c->keepalive still says so.  If the response has already begun,
+ * all we can do is close: GH_ERR.
+ */
+static int
+conn_respond(struct gh_conn *c, int status, const char *extra)
+{
+    char body[256];
+    int n;
+
+    conn_up_release(c, 0);
+    if (c->file_fd != -1) {
+        (void) close(c->file_fd);
+        c->file_fd = -1;
+    }
+    if (c->resp_started) {
+        c->status = c->status ? c->status : status;
+        c->keepalive = 0;
+        return GH_ERR;
+    }
+    n = snprintf(body, sizeof(body), "<html>\r\n<head><title>%d %s</title>"
+                 "</head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n"
+                 "<hr><center>gatehouse</center>\r\n</body>\r\n</html>\r\n",
+                 status, gh_http_reason(status), status,
+                 gh_http_reason(status));
+    if (conn_head_start(c, status, gh_http_reason(status)) != GH_OK
+        || buf_printf(c->cout, "%sContent-Type: text/html\r\n"
+                      "Content-Length: %d\r\n", extra ? extra : "", n)
+           != GH_OK
+        || conn_head_end(c) != GH_OK
+        || (c->req.parser.method != HTTP_HEAD
+            && buf_add(c->cout, body, (size_t) n) != GH_OK))
+        return GH_ERR;
+    c->body_sent = c->req.parser.method != HTTP_HEAD ? (uint64_t) n : 0;
+    c->resp_mode = GH_BODY_NONE;
+    c->state = GH_CONN_SEND_LOCAL;
+    return GH_OK;
+}
+
+/*
+ * Answer with an error page and close after it.  Logs WHY with context at
+ * LEVEL (info for the client's fault, error for an upstream's).
+ */
+static int
+conn_error(struct gh_conn *c, int status, enum gh_log_level level, int err,
+           const char *why)
+{
+    conn_log(c, level, err, "%s", why);
+    c->keepalive = 0;
+    return conn_respond(c, status, NULL);
+}
+
+/* ---- READ_HEAD ---------------------------------------------------------- */
+
+static int
+conn_read_head(struct gh_conn *c)
+{
+    const struct gh_conf *conf = c->w->conf;
+    uint64_t hmax = conf->limits.header_size;
+
+    if (conn_ensure(c, &c->in, GH_BUF_SIZE) != GH_OK)
+        return GH_ERR;
+    for (;;) {
+        struct gh_buf *b = c->in;
+        size_t len = gh_buf_len(b), head_len;
+        const char *why;
+        int status, rc;
+        ssize_t n;
+
+        if (len > 0) {
+            rc = gh_http_scan_head(b->data + b->start, len, &c->scan_pos,
+                                   &c->scan_skip, conf->limits.uri_size + 64,
+                                   &head_len, &status, &why);
+            if (rc == GH_OK) {
+                head_len -= c->scan_skip;
+                if (head_len > hmax)
+                    return conn_error(c, 431, GH_LOG_INFO, 0,
+                                      "client sent too large request header");
+                c->t_start = c->w->loop.now;
+                rc = gh_http_parse_head(&c->req, HTTP_REQUEST, 0,
+                                        b->data + b->start + c->scan_skip,
+                                        head_len, (uint32_t)
+                                        conf->limits.headers, &c->pool,
+                                        &status, &why);
+                c->head_len = head_len;
+                if (rc != GH_OK) {
+                    c->keepalive = 0;
+                    return conn_error(c, status, GH_LOG_INFO, 0, why);
+                }
+                gh_timer_del(&c->w->loop, &c->timer);
+                c->state = GH_CONN_ROUTE;
+                return GH_OK;
+            }
+            if (rc == GH_ERR)
+                return conn_error(c, status, GH_LOG_INFO, 0, why);
+            if (len - c->scan_skip >= hmax) {
+                if (c->scan_pos == c->scan_skip)
+                    return conn_error(c, 414, GH_LOG_INFO, 0,
+                                      "client sent too long URI");
+                return conn_error(c, 431, GH_LOG_INFO, 0,
+                                  "client sent too large request header");
+            }
+            if (!c->head_timer) {
+                /* From the first byte, the whole head must arrive within
+                 * client_header: a slow drip does not reset it. */
+                c->head_timer = 1;
+                conn_wait(c, GH_WAIT_CLIENT_READ,
+                          conf->timeouts.client_header);
+            }
+        }
+        if (!c->crd) {
+            if (len == 0) {
+                conn_release_buffers(c);
+                conn_wait(c, GH_WAIT_CLIENT_READ, c->nreq > 0
+                          ? conf->timeouts.keepalive
+                          : conf->timeouts.client_header);
+            }
+            return GH_AGAIN;
+        }
+        if (gh_buf_room(b) == 0) {
+            gh_buf_compact(b);
+            if (gh_buf_room(b) == 0) {
+                /* A head larger than one buffer: move to one that holds
+                 * header_size (rare; nginx's large_client_header_buffers). */
+                struct gh_buf *nb = gh_buf_get((uint32_t) hmax + 1024);
+
+                if (nb == NULL || nb->size <= b->size) {
+                    gh_buf_put(&nb);
+                    return conn_error(c, 431, GH_LOG_INFO, 0,
+                                      "client sent too large request header");
+                }
+                memcpy(nb->data, b->data, b->end);
+                nb->end = b->end;
+                gh_buf_put(&c->in);
+                c->in = b = nb;
+            }
+        }
+        n = read(c->ev.fd, b->data + b->end, gh_buf_room(b));
+        if (n > 0) {
+            if ((size_t) n < gh_buf_room(b))
+                c->crd = 0;     /* drained: the next edge will tell */
+            b->end += (uint32_t) n;
+            continue;
+        }
+        if (n == 0) {
+            if (len > 0)
+                conn_log(c, GH_LOG_INFO, 0, "client closed connection");
+            return GH_ERR;
+        }
+        if (errno == EAGAIN) {
+            c->crd = 0;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        conn_log(c, GH_LOG_INFO, errno, "recv() failed");
+        return GH_ERR;
+    }
+}
+
+/* ---- ROUTE -------------------------------------------------------------- */
+
+static int conn_start_static(struct gh_conn *c, const char *path);
+static int conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
+                                    struct gh_str target);
+
+/* Copy what the access log and error messages need out of the input
+ * buffer, which later reads of the body overwrite. */
+static void
+conn_keep_log_fields(struct gh_conn *c, const char *head)
+{
+    const char *eol = memchr(head, '\r', c->head_len);
+    const struct gh_hdr *h;
+
+    if (eol != NULL)
+        c->log_line = gh_pool_strndup(&c->pool, head, (size_t) (eol - head));
+    if (c->w->alog_fd == -1)
+        return;
+    h = gh_http_find(&c->req, GH_HDR_REFERER);
+    if (h != NULL)
+        c->log_referer = gh_pool_strndup(&c->pool, h->value.p, h->value.len);
+    h = gh_http_find(&c->req, GH_HDR_USER_AGENT);
+    if (h != NULL)
+        c->log_ua = gh_pool_strndup(&c->pool, h->value.p, h->value.len);
+}
+
+static int
+conn_route(struct gh_conn *c)
+{
+    const struct gh_conf *conf = c->w->conf;
+    struct gh_http_msg *rq = &c->req;
+    const char *head = c->in->data + c->in->start + c->scan_skip;
+    struct gh_str host = { NULL, 0 }, target = rq->url, path;
+    struct http_parser_url pu;
+    char *norm;
+    ssize_t nlen;
+
+    conn_keep_log_fields(c, head);
+    c->keepalive = http_should_keep_alive(&rq->parser) && !c->w->draining
+                   && c->nreq + 1 < conf->limits.keepalive_requests;
+    if (rq->host != NULL)
+        host = rq->host->value;
+    if (rq->parser.method == HTTP_CONNECT)
+        return conn_error(c, 405, GH_LOG_INFO, 0,
+                          "client sent CONNECT, which is not supported");
+    if (target.len > conf->limits.uri_size)
+        return conn_error(c, 414, GH_LOG_INFO, 0, "client sent too long URI");
+    if (target.len > 0 && target.p[0] != '/') {
+        /* RFC 9112 3.2.2: absolute-form; its authority replaces Host. */
+        http_parser_url_init(&pu);
+        if (http_parser_parse_url(target.p, target.len, 0, &pu) != 0
+            || !(pu.field_set & (1 << UF_HOST))
+            || !(pu.field_set & (1 << UF_SCHEMA))) {
+            return conn_error(c, 400, GH_LOG_INFO, 0,
+                              "client sent invalid request target");
+        }
+        host.p = target.p + pu.field_data[UF_HOST].off;
+        host.len = pu.field_data[UF_HOST].len;
+        if (pu.field_set & (1 << UF_PATH)) {
+            target.p += pu.field_data[UF_PATH].off;
+            target.len -= pu.field_data[UF_PATH].off;
+        } else {
+            target = (struct gh_str) GH_STR("/");
+        }
+    }
+    path = target;
+    for (size_t i = 0; i < path.len; i++) {
+        if (path.p[i] == '?' || path.p[i] == '#') {
+            path.len = i;
+            break;
+        }
+    }
+    norm = gh_pool_alloc(&c->pool, path.len + 2);
+    if (norm == NULL)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory for path");
+    nlen = gh_path_normalize(path.p, path.len, norm, path.len + 2);
+    if (nlen < 0)
+        return conn_error(c, 400, GH_LOG_INFO, 0,
+                          "client sent invalid path");
+    c->site = gh_route_site(c->l->sites, c->l->nsites, host.p, host.len);
+    c->route = c->site ? gh_route_find(c->site, norm, (size_t) nlen) : NULL;
+    if (c->route == NULL)
+        return conn_error(c, 404, GH_LOG_INFO, 0, "no route for the path");
+    if (conf->limits.body_size && rq->content_length > 0
+        && (uint64_t) rq->content_length > conf->limits.body_size)
+        return conn_error(c, 413, GH_LOG_INFO, 0,
+                          "client intended to send too large body");
+    if (c->route->root != NULL)
+        return conn_start_static(c, norm);
+    if (conn_build_upstream_head(c, host, target) != GH_OK)
+        return conn_error(c, 431, GH_LOG_INFO, 0,
+                          "request header too large to forward");
+    /* The head is in `out` now; the input keeps only what follows it. */
+    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
+    c->scan_pos = c->scan_skip = 0;
+    c->req_done = rq->complete;
+    if (rq->complete) {
+        c->replay_ok = 1;
+    } else {
+        c->req.on_body = NULL;      /* set in SEND_REQ */
+        c->req_chunked_out = rq->chunked;
+        if (rq->expect_continue && rq->parser.http_minor >= 1
+            && gh_buf_len(c->in) == 0) {
+            /* RFC 9110 10.1.1: we ask for the body ourselves; Expect was
+             * not forwarded, so the backend will not answer 100 too. */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+            if (write(c->ev.fd, cont, sizeof(cont) - 1) > 0)
+                c->sent_continue = 1;
+        }
+    }
+    c->tries = 0;
+    c->failed_server = -1;
+    c->state = GH_CONN_CONNECT;
+    return GH_OK;
+}
+
+/*
+ * The request head for the upstream: origin-form target, HTTP/1.1 (so the
+ * connection can be pooled), hop-by-hop fields dropped (RFC 9110 7.6.1),
+ * forwarding fields set, framing regenerated.
+ */
+static int
+conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
+                         struct gh_str target)
+{
+    struct gh_http_msg *rq = &c->req;
+    const struct gh_hdr *xff = NULL, *upg = NULL;
+    struct gh_buf *b;
+    int rc = GH_OK;
+
+    if (conn_ensure(c, &c->out, (uint32_t) GH_MAX(GH_BUF_SIZE,
+                                                  c->head_len + 1024))
+        != GH_OK)
+        return GH_ERR;
+    b = c->out;
+    b->start = b->end = 0;
+    rc |= buf_printf(b, "%s %.*s HTTP/1.1\r\n",
+                     http_method_str(rq->parser.method), (int) target.len,
+                     target.p);
+    for (uint32_t i = 0; i < rq->nhdrs; i++) {
+        const struct gh_hdr *h = &rq->hdrs[i];
+
+        switch (h->kind) {
+        case GH_HDR_XFF:
+            if (xff == NULL)
+                xff = h;
+            continue;
+        case GH_HDR_UPGRADE:
+            upg = h;
+            continue;
+        case GH_HDR_CONTENT_LENGTH:
+        case GH_HDR_XF_PROTO:
+        case GH_HDR_XF_HOST:
+        case GH_HDR_X_REAL_IP:
+        case GH_HDR_EXPECT:
+            continue;
+        case GH_HDR_HOST:
+            /* An absolute-form target's authority wins (RFC 9112 3.2.2). */
+            if (host.p != h->value.p) {
+                rc |= buf_printf(b, "Host: %.*s\r\n", (int) host.len,
+                                 host.p);
+                continue;
+            }
+            break;
+        default:
+            break;
+        }
+        if (!h->hop)
+            rc |= buf_add_hdr(b, h);
+    }
+    if (rq->host == NULL)
+        rc |= buf_printf(b, "Host: %.*s\r\n", host.p ? (int) host.len
+                         : (int) strlen(c->route->upstream->name),
+                         host.p ? host.p : c->route->upstream->name);
+    if (xff != NULL)
+        rc |= buf_printf(b, "X-Forwarded-For: %.*s, %s\r\n",
+                         (int) xff->value.len, xff->value.p, c->peer_ip);
+    else
+        rc |= buf_printf(b, "X-Forwarded-For: %s\r\n", c->peer_ip);
+    rc |= buf_printf(b, "X-Real-IP: %s\r\nX-Forwarded-Proto: http\r\n",
+                     c->peer_ip);
+    if (host.p != NULL)
+        rc |= buf_printf(b, "X-Forwarded-Host: %.*s\r\n", (int) host.len,
+                         host.p);
+    rc |= BUF_ADDS(b, "Via: 1.1 gatehouse\r\n");
+    if (rq->chunked)
+        rc |= BUF_ADDS(b, "Transfer-Encoding: chunked\r\n");
+    else if (rq->content_length >= 0)
+        rc |= buf_printf(b, "Content-Length: %" PRId64 "\r\n",
+                         rq->content_length);
+    if (rq->upgrade && upg != NULL) {
+        c->upgrade = 1;
+        rc |= buf_printf(b, "Connection: upgrade\r\nUpgrade: %.*s\r\n",
+                         (int) upg->value.len, upg->value.p);
+    }
+    rc |= BUF_ADDS(b, "\r\n");
+    return rc == GH_OK ? GH_OK : GH_ERR;
+}
+
+/* ---- static files ------------------------------------------------------- */
+
+static const char *
+conn_hdr_dup(struct gh_conn *c, enum gh_hdr_kind k)
+{
+    const struct gh_hdr *h = gh_http_find(&c->req, k);
+
+    return h ? gh_pool_strndup(&c->pool, h->value.p, h->value.len) : NULL;
+}
+
+static int
+conn_start_static(struct gh_conn *c, const char *path)
+{
+    struct gh_static_req rq = {
+        .root = c->route->root,
+        .index = c->route->index ? c->route->index : "index.html",
+        .path = path,
+        .head = c->req.parser.method == HTTP_HEAD,
+        .get = c->req.parser.method == HTTP_GET,
+        .if_modified_since = conn_hdr_dup(c, GH_HDR_IF_MODIFIED_SINCE),
+        .if_none_match = conn_hdr_dup(c, GH_HDR_IF_NONE_MATCH),
+        .range = conn_hdr_dup(c, GH_HDR_RANGE),
+        .if_range = conn_hdr_dup(c, GH_HDR_IF_RANGE),
+    };
+    struct gh_static_resp rs;
+    int rc;
+
+    /* We do not read a body for a file: consume the head; a request with
+     * a body ends the connection (lingering close drops the body). */
+    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
+    c->scan_pos = c->scan_skip = 0;
+    if (!c->req.complete)
+        c->keepalive = 0;
+    rc = gh_static_open(&rq, &rs);
+    if (rc != GH_OK)
+        return conn_error(c, 500, GH_LOG_ERROR, errno,
+                          "cannot open static file");
+    if (rs.status >= 400) {
+        /* Not the client's framing at fault: the connection may stay. */
+        conn_log(c, rs.status == 404 || rs.status == 403 ? GH_LOG_INFO
+                 : GH_LOG_ERROR, 0, "%s", rs.status == 404 ? "file not found"
+                 : rs.status == 403 ? "access forbidden"
+                 : rs.status == 405 ? "method not allowed for a file"
+                 : rs.status == 416 ? "range not satisfiable"
+                 : "file request failed");
+        if (rs.fd != -1)
+            (void) close(rs.fd);
+        return conn_respond(c, rs.status, rs.headers);
+    }
+    if (conn_head_start(c, rs.status, gh_http_reason(rs.status)) != GH_OK
+        || buf_add(c->cout, rs.headers, rs.headers_len) != GH_OK
+        || (rs.status != 304
+            && buf_printf(c->cout, "Content-Length: %jd\r\n",
+                          (intmax_t) rs.content_length) != GH_OK)
+        || conn_head_end(c) != GH_OK) {
+        if (rs.fd != -1)
+            (void) close(rs.fd);
+        return conn_error(c, 500, GH_LOG_ERROR, 0,
+                          "static response header too large");
+    }
+    c->file_fd = rs.fd;
+    c->file_off = rs.offset;
+    c->file_left = rs.length;
+    if (rs.length == 0 && c->file_fd != -1) {
+        (void) close(c->file_fd);
+        c->file_fd = -1;
+    }
+    c->state = GH_CONN_SEND_LOCAL;
+    return GH_OK;
+}
+
+/* ---- CONNECT ------------------------------------------------------------ */
+
+/*
+ * The upstream attempt failed before any response byte.  Another server is
+ * tried once when nothing can have reached the backend (connect failed), or
+ * a fresh connection when a pooled one turned out stale and the request is
+ * safe to replay; otherwise 502 (or 504 for a timeout).
+ */
+static int
+conn_up_fail(struct gh_conn *c, int err, const char *why, int stale)
+{
+    const struct gh_upstream *u = c->route->upstream;
+    int timeout = err == ETIMEDOUT;
+
+    conn_log(c, stale ? GH_LOG_INFO : GH_LOG_ERROR, err, "%s", why);
+    if (c->uc != NULL)
+        c->failed_server = stale ? -1 : (int64_t) c->uc->server;
+    conn_up_release(c, 0);
+    if (stale && c->replay_ok && conn_idempotent(c) && c->tries < 4) {
+        c->force_new = 1;
+        c->out->start = 0;
+        c->state = GH_CONN_CONNECT;
+        return GH_OK;
+    }
+    if (!stale && c->tries < 2 && u->nservers > 1) {
+        c->out->start = 0;
+        c->state = GH_CONN_CONNECT;
+        return GH_OK;
+    }
+    c->keepalive = 0;
+    return conn_respond(c, timeout ? 504 : 502, NULL);
+}
+
+static int
+conn_connect(struct gh_conn *c)
+{
+    struct gh_worker *w = c->w;
+    struct gh_upstream_rt *up = &w->ups[c->route->upstream->index];
+    struct gh_upconn *uc = c->uc;
+    int rc, err;
+    socklen_t len = sizeof(err);
+
+    if (uc == NULL) {
+        uint32_t server = gh_upstream_pick(up, c->failed_server);
+
+        c->tries++;
+        c->t_up = w->loop.now;
+        if (!c->force_new) {
+            uc = gh_upstream_pool_take(up, server);
+            if (uc != NULL) {
+                c->uc = uc;
+                uc->owner = c;
+                uc->ev.handler = conn_up_event;
+                c->up_server = &up->conf->servers[server];
+                c->reused = 1;
+                c->urd = 0;
+                c->uwr = 1;
+                c->state = GH_CONN_SEND_REQ;
+                return GH_OK;
+            }
+        }
+        c->reused = 0;
+        uc = gh_upstream_connect(up, server, &rc);
+        if (uc == NULL) {
+            err = errno;
+            c->failed_server = server;
+            if (err == EMFILE || err == ENFILE || err == ENOMEM) {
+                conn_log(c, GH_LOG_CRIT, err, "socket() failed");
+                c->keepalive = 0;
+                return conn_respond(c, 502, NULL);
+            }
+            /* Not yet ours: name the server in the message ourselves. */
+            {
+                char why[160];
+
+                snprintf(why, sizeof(why), "connect() to %s/%s failed",
+                         up->conf->name, up->conf->servers[server].addr.text);
+                return conn_up_fail(c, err, why, 0);
+            }
+        }
+        c->uc = uc;
+        uc->owner = c;
+        uc->ev.handler = conn_up_event;
+        c->up_server = &up->conf->servers[server];
+        if (gh_ev_add(&w->loop, &uc->ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP)
+            != GH_OK) {
+            conn_log(c, GH_LOG_CRIT, errno, "epoll_ctl() failed");
+            c->keepalive = 0;
+            return conn_respond(c, 502, NULL);
+        }
+        c->urd = 0;
+        c->uwr = rc == GH_OK;
+        if (rc == GH_OK) {
+            c->state = GH_CONN_SEND_REQ;
+            return GH_OK;
+        }
+        conn_wait(c, GH_WAIT_UP_CONNECT, w->conf->timeouts.upstream_connect);
+        return GH_AGAIN;
+    }
+    if (!c->uwr)
+        return GH_AGAIN;
+    if (getsockopt(uc->ev.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+        err = errno;
+    if (err != 0)
+        return conn_up_fail(c, err, "connect() failed", 0);
+    c->state = GH_CONN_SEND_REQ;
+    return GH_OK;
+}
+
+/* ---- SEND_REQ: request head and body to the upstream --------------------- */
+
+/* Body sink for the request: decoded bytes into `out`, re-chunked when the
+ * client sent chunked (so chunk extensions and sizes are ours). */
+static int
+conn_req_body(void *arg, const char *p, size_t n)
+{
+    struct gh_conn *c = arg;
+    uint64_t max = c->w->conf->limits.body_size;
+
+    c->req_body += n;
+    if (max && c->req_body > max) {
+        c->status = 413;
+        return GH_ERR;
+    }
+    if (c->req_chunked_out && buf_printf(c->out, "%zx\r\n", n) != GH_OK)
+        return GH_ERR;
+    if (buf_add(c->out, p, n) != GH_OK)
+        return GH_ERR;
+    if (c->req_chunked_out && BUF_ADDS(c->out, "\r\n") != GH_OK)
+        return GH_ERR;
+    return GH_OK;
+}
+
+static int
+conn_send_req(struct gh_conn *c)
+{
+    const struct gh_conf *conf = c->w->conf;
+    struct gh_buf *out = c->out, *in = c->in;
+    const char *why;
+
+    c->req.on_body = conn_req_body;
+    c->req.arg = c;
+    for (;;) {
+        /* Decode what the client sent into `out`, leaving room for the
+         * chunk framing we add (at most 24 bytes a call). */
+        if (!c->req_done && gh_buf_len(in) > 0 && gh_buf_room(out) > 64) {
+            size_t n = GH_MIN(gh_buf_len(in), gh_buf_room(out) - 32);
+            ssize_t used;
+
+            if (c->req_chunked_out)
+                n = GH_MIN(n, gh_buf_room(out) / 2);
+            used = gh_http_feed_body(&c->req, in->data + in->start, n, &why);
+            if (used < 0) {
+                if (c->status == 413)
+                    return conn_error(c, 413, GH_LOG_INFO, 0,
+                                      "client sent too large body");
+                c->status = 0;
+                return conn_error(c, 400, GH_LOG_INFO, 0, why);
+            }
+            in->start += (uint32_t) used;
+            if (c->req.complete) {
+                c->req_done = 1;
+                if (c->req_chunked_out && BUF_ADDS(out, "0\r\n\r\n") != GH_OK)
+                    return conn_error(c, 500, GH_LOG_ALERT, 0,
+                                      "no room for the last chunk");
+                if (out->start == 0 && c->tries <= 1)
+                    c->replay_ok = 1;
+            }
+        }
+        if (gh_buf_len(out) > 0) {
+            ssize_t n;
+
+            if (!c->uwr) {
+                conn_wait(c, GH_WAIT_UP_WRITE, conf->timeouts.upstream_send);
+                return GH_AGAIN;
+            }
+            n = send(c->uc->ev.fd, out->data + out->start, gh_buf_len(out),
+                     MSG_NOSIGNAL);
+            if (n > 0) {
+                if ((size_t) n < gh_buf_len(out))
+                    c->uwr = 0;
+                out->start += (uint32_t) n;
+                continue;
+            }
+            if (n == -1 && errno == EAGAIN) {
+                c->uwr = 0;
+                continue;
+            }
+            if (n == -1 && errno == EINTR)
+                continue;
+            return conn_up_fail(c, errno, "send() to upstream failed",
+                                c->reused);
+        }
+        if (c->req_done) {
+            /* Keep `out` intact for a replay until the response starts. */
+            c->state = GH_CONN_READ_RESP;
+            return GH_OK;
+        }
+        /* Need more body from the client. */
+        if (!c->replay_ok)
+            out->start = out->end = 0;
+        if (gh_buf_len(in) == 0) {
+            ssize_t n;
+
+            if (!c->crd) {
+                conn_wait(c, GH_WAIT_CLIENT_READ, conf->timeouts.client_body);
+                return GH_AGAIN;
+            }
+            gh_buf_compact(in);
+            n = read(c->ev.fd, in->data + in->end, gh_buf_room(in));
+            if (n > 0) {
+                if ((size_t) n < gh_buf_room(in))
+                    c->crd = 0;
+                in->end += (uint32_t) n;
+                continue;
+            }
+            if (n == -1 && errno == EAGAIN) {
+                c->crd = 0;
+                continue;
+            }
+            if (n == -1 && errno == EINTR)
+                continue;
+            conn_log(c, GH_LOG_INFO, n == 0 ? 0 : errno, n == 0
+                     ? "client closed connection while sending body"
+                     : "recv() failed");
+            c->status = 499;
+            c->keepalive = 0;
+            conn_up_release(c, 0);
+            return GH_ERR;
+        }
+    }
+}
+
+/* ---- READ_RESP: the response head ---------------------------------------- */
+
+static int conn_build_client_head(struct gh_conn *c);
+
+static int
+conn_read_resp(struct gh_conn *c)
+{
+    const struct gh_conf *conf = c->w->conf;
+    struct gh_buf *b;
+
+    if (conn_ensure(c, &c->uin, GH_BUF_SIZE) != GH_OK)
+        return GH_ERR;
+    b = c->uin;
+    for (;;) {
+        size_t len = gh_buf_len(b), head_len, skip = 0;
+        const char *why;
+        int status, rc;
+        ssize_t n;
+
+        if (len > 0) {
+            size_t pos = 0;
+
+            rc = gh_http_scan_head(b->data + b->start, len, &pos, &skip,
+                                   b->size, &head_len, &status, &why);
+            if (rc == GH_ERR)
+                return conn_error(c, 502, GH_LOG_ERROR, 0, "upstream sent "
+                                  "invalid header");
+            if (rc == GH_OK) {
+                rc = gh_http_parse_head(&c->resp, HTTP_RESPONSE,
+                                        c->req.parser.method == HTTP_HEAD,
+                                        b->data + b->start, head_len,
+                                        (uint32_t) conf->limits.headers,
+                                        &c->pool, &status, &why);
+                if (rc != GH_OK) {
+                    conn_log(c, GH_LOG_ERROR, 0, "upstream sent invalid "
+                             "response: %s", why);
+                    c->keepalive = 0;
+                    return conn_respond(c, 502, NULL);
+                }
+                if (c->resp.parser.status_code / 100 == 1
+                    && c->resp.parser.status_code != 101) {
+                    /* Interim responses (100, 103) end here: we answered
+                     * Expect ourselves, and HTTP/1.0 clients must never
+                     * see one (RFC 9110 15.2). */
+                    b->start += (uint32_t) head_len;
+                    continue;
+                }
+                b->start += (uint32_t) head_len;
+                c->ut_ms = c->w->loop.now - c->t_up;
+                if (c->resp.parser.status_code == 101) {
+                    if (!c->upgrade || !c->resp.upgrade)
+                        return conn_error(c, 502, GH_LOG_ERROR, 0,
+                                          "upstream sent unexpected 101");
+                } else if (c->upgrade) {
+                    /* Upgrade refused: the client may already be sending
+                     * the new protocol, so this response is the last. */
+                    c->keepalive = 0;
+                }
+                return conn_build_client_head(c);
+            }
+            if (len >= b->size)
+                return conn_error(c, 502, GH_LOG_ERROR, 0,
+                                  "upstream sent too big header");
+        }
+        if (!c->urd) {
+            conn_wait(c, GH_WAIT_UP_READ, conf->timeouts.upstream_read);
+            return GH_AGAIN;
+        }
+        gh_buf_compact(b);
+        n = read(c->uc->ev.fd, b->data + b->end, gh_buf_room(b));
+        if (n > 0) {
+            if ((size_t) n < gh_buf_room(b))
+                c->urd = 0;
+            b->end += (uint32_t) n;
+            continue;
+        }
+        if (n == -1 && errno == EAGAIN) {
+            c->urd = 0;
+            continue;
+        }
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (len == 0 && c->reused) {
+            /* A pooled connection the server had closed (RFC 9112 9.3.1):
+             * nothing of the request was processed. */
+            return conn_up_fail(c, n == 0 ? 0 : errno, "upstream closed "
+                                "a kept-alive connection", 1);
+        }
+        return conn_error(c, 502, GH_LOG_ERROR, n == 0 ? 0 : errno, n == 0
+                          ? "upstream prematurely closed connection"
+                          : "recv() from upstream failed");
+    }
+}
+
+/* Body sink for the response: into `cout`, re-chunked if needed. */
+static int
+conn_resp_body(void *arg, const char *p, size_t n)
+{
+    struct gh_conn *c = arg;
+
+    c->body_sent += n;
+    if (c->resp_mode == GH_BODY_CHUNKED
+        && buf_printf(c->cout, "%zx\r\n", n) != GH_OK)
+        return GH_ERR;
+    if (buf_add(c->cout, p, n) != GH_OK)
+        return GH_ERR;
+    if (c->resp_mode == GH_BODY_CHUNKED && BUF_ADDS(c->cout, "\r\n") != GH_OK)
+        return GH_ERR;
+    return GH_OK;
+}
+
+static int
+conn_build_client_head(struct gh_conn *c)
+{
+    struct gh_http_msg *rs = &c->resp;
+    int status = rs->parser.status_code, rc = GH_OK;
+    int bodyless = c->req.parser.method == HTTP_HEAD || status == 204
+                   || status == 304 || status == 101;
+    struct gh_buf *b;
+
+    if (conn_ensure(c, &c->cout, GH_BUF_SIZE) != GH_OK)
+        return GH_ERR;
+    b = c->cout;
+    b->start = b->end = 0;
+    c->status = status;
+    if (status == 101) {
+        c->keepalive = 0;
+    } else if (!bodyless && !rs->chunked && rs->content_length < 0) {
+        /* Delimited by close: re-chunk for 1.1, else close after. */
+        if (c->req.parser.http_minor == 0)
+            c->keepalive = 0;
+    } else if (!bodyless && rs->chunked && c->req.parser.http_minor == 0) {
+        c->keepalive = 0;
+    }
+    c->resp_eof = !bodyless && !rs->chunked && rs->content_length < 0;
+    c->resp_mode = bodyless ? GH_BODY_NONE
+                   : (rs->chunked || rs->content_length < 0)
+                     && c->req.parser.http_minor >= 1
+                   ? GH_BODY_CHUNKED : GH_BODY_RAW;
+    rc |= buf_printf(b, "HTTP/1.1 %d %.*s\r\n", status,
+                     rs->reason.len ? (int) rs->reason.len
+                     : (int) strlen(gh_http_reason(status)),
+                     rs->reason.len ? rs->reason.p : gh_http_reason(status));
+    for (uint32_t i = 0; i < rs->nhdrs; i++) {
+        const struct gh_hdr *h = &rs->hdrs[i];
+
+        if (h->kind == GH_HDR_CONTENT_LENGTH) {
+            /* For HEAD and 304 it describes the representation; a 204 or
+             * 101 must not carry one (RFC 9110 8.6). */
+            if (status != 204 && status != 101
+                && (!bodyless || h == gh_http_find(rs, h->kind)))
+                rc |= buf_add_hdr(b, h);
+            continue;
+        }
+        if (h->kind == GH_HDR_UPGRADE && status == 101) {
+            rc |= buf_add_hdr(b, h);
+            continue;
+        }
+        if (!h->hop)
+            rc |= buf_add_hdr(b, h);
+    }
+    rc |= BUF_ADDS(b, "Via: 1.1 gatehouse\r\n");
+    if (c->resp_mode == GH_BODY_CHUNKED)
+        rc |= BUF_ADDS(b, "Transfer-Encoding: chunked\r\n");
+    if (status == 101)
+        rc |= BUF_ADDS(b, "Connection: upgrade\r\n\r\n");
+    else
+        rc |= conn_head_end(c);
+    if (rc != GH_OK)
+        return conn_error(c, 502, GH_LOG_ERROR, 0,
+                          "upstream sent too big header");
+    c->resp.on_body = conn_resp_body;
+    c->resp.arg = c;
+    c->replay_ok = 0;
+    gh_buf_put(&c->out);
+    if (status == 101) {
+        c->state = GH_CONN_TUNNEL;
+        return GH_OK;
+    }
+    c->resp_done = rs->complete;
+    c->state = GH_CONN_RELAY_RESP;
+    return GH_OK;
+}
+
+/* ---- RELAY_RESP and SEND_LOCAL: bytes to the client ---------------------- */
+
+/* Write `cout` to the client.  GH_OK when empty, GH_AGAIN, or GH_ERR. */
+static int
+conn_flush(struct gh_conn *c)
+{
+    struct gh_buf *b = c->cout;
+
+    while (b != NULL && gh_buf_len(b) > 0) {
+        ssize_t n;
+
+        if (!c->cwr) {
+            conn_wait(c, GH_WAIT_CLIENT_WRITE, c->w->conf->timeouts.client_body);
+            return GH_AGAIN;
+        }
+        n = send(c->ev.fd, b->data + b->start, gh_buf_len(b), MSG_NOSIGNAL);
+        if (n > 0) {
+            c->resp_started = 1;
+            if ((size_t) n < gh_buf_len(b))
+                c->cwr = 0;
+            b->start += (uint32_t) n;
+            continue;
+        }
+        if (n == -1 && errno == EAGAIN) {
+            c->cwr = 0;
+            continue;
+        }
+        if (n == -1 && errno == EINTR)
+            continue;
+        conn_log(c, GH_LOG_INFO, errno, "send() to client failed");
+        c->keepalive = 0;
+        return GH_ERR;
+    }
+    if (b != NULL)
+        b->start = b->end = 0;
+    return GH_OK;
+}
+
+static void
+conn_resp_finished(struct gh_conn *c)
+{
+    struct gh_http_msg *rs = &c->resp;
+
+    c->resp_done = 1;
+    if (c->resp_mode == GH_BODY_CHUNKED)
+        (void) BUF_ADDS(c->cout, "0\r\n\r\n");  /* room reserved below */
+    /* Reuse the upstream connection only if the message ended by its own
+     * framing, the server keeps it, and it sent nothing beyond it. */
+    conn_up_release(c, !rs->conn_close && http_should_keep_alive(&rs->parser)
+                       && (rs->chunked || rs->content_length >= 0
+                           || c->resp_mode == GH_BODY_NONE)
+                       && c->uin != NULL && gh_buf_len(c->uin) == 0
+                       && !c->u_eof);
+    gh_buf_put(&c->uin);
+}
+
+static int
+conn_relay_resp(struct gh_conn *c)
+{
+    const struct gh_conf *conf = c->w->conf;
+    const char *why;
+    int rc;
+
+    if (c->resp_done && c->uc != NULL)
+        conn_resp_finished(c);
+    for (;;) {
+        struct gh_buf *in = c->uin, *out = c->cout;
+
+        if (!c->resp_done && gh_buf_len(in) > 0 && gh_buf_room(out) > 64) {
+            size_t n = GH_MIN(gh_buf_len(in), gh_buf_room(out) - 40);
+            ssize_t used;
+
+            if (c->resp_mode == GH_BODY_CHUNKED)
+                n = GH_MIN(n, gh_buf_room(out) / 2);
+            used = gh_http_feed_body(&c->resp, in->data + in->start, n, &why);
+            if (used < 0) {
+                conn_log(c, GH_LOG_ERROR, 0, "upstream sent invalid body: %s",
+                         why);
+                c->keepalive = 0;
+                conn_up_release(c, 0);
+                (void) conn_flush(c);
+                return GH_ERR;
+            }
+            in->start += (uint32_t) used;
+            if (c->resp.complete) {
+                conn_resp_finished(c);
+                continue;
+            }
+        }
+        rc = conn_flush(c);
+        if (rc == GH_ERR) {
+            conn_up_release(c, 0);
+            return GH_ERR;
+        }
+        if (c->resp_done) {
+            if (rc == GH_AGAIN)
+                return GH_AGAIN;
+            c->state = GH_CONN_FINISH;
+            return GH_OK;
+        }
+        if (rc == GH_AGAIN && gh_buf_room(c->cout) <= 64)
+            return GH_AGAIN;    /* back-pressure: the client is slow */
+        if (gh_buf_len(c->uin) == 0) {
+            ssize_t n;
+
+            if (!c->urd) {
+                if (rc != GH_AGAIN)
+                    conn_wait(c, GH_WAIT_UP_READ,
+                              conf->timeouts.upstream_read);
+                return GH_AGAIN;
+            }
+            c->uin->start = c->uin->end = 0;
+            n = read(c->uc->ev.fd, c->uin->data, c->uin->size);
+            if (n > 0) {
+                if ((size_t) n < c->uin->size)
+                    c->urd = 0;
+                c->uin->end = (uint32_t) n;
+                continue;
+            }
+            if (n == -1 && errno == EAGAIN) {
+                c->urd = 0;
+                continue;
+            }
+            if (n == -1 && errno == EINTR)
+                continue;
+            if (n == 0 && c->resp_eof) {
+                /* A body delimited by close ends here (RFC 9112 6.3.8). */
+                c->u_eof = 1;
+                (void) gh_http_feed_body(&c->resp, NULL, 0, &why);
+                conn_resp_finished(c);
+                continue;
+            }
+            conn_log(c, GH_LOG_ERROR, n == 0 ? 0 : errno, n == 0
+                     ? "upstream prematurely closed connection"
+                     : "recv() from upstream failed");
+            /* The client must not take a cut body for a whole one: no last
+             * chunk, and the connection ends. */
+            c->keepalive = 0;
+            conn_up_release(c, 0);
+            (void) conn_flush(c);
+            return GH_ERR;
+        }
+    }
+}
+
+static int
+conn_send_local(struct gh_conn *c)
+{
+    int rc = conn_flush(c);
+
+    if (rc != GH_OK)
+        return rc;
+    while (c->file_fd != -1 && c->file_left > 0) {
+        ssize_t n;
+
+        if (!c->cwr) {
+            conn_wait(c, GH_WAIT_CLIENT_WRITE, c->w->conf->timeouts.client_body);
+            return GH_AGAIN;
+        }
+        n = sendfile(c->ev.fd, c->file_fd, &c->file_off,
+                     (size_t) GH_MIN(c->file_left, 1 << 20));
+        if (n > 0) {
+            c->resp_started = 1;
+            c->file_left -= n;
+            c->body_sent += (uint64_t) n;
+            continue;
+        }
+        if (n == -1 && errno == EAGAIN) {
+            c->cwr = 0;
+            continue;
+        }
+        if (n == -1 && errno == EINTR)
+            continue;
+        conn_log(c, n == 0 ? GH_LOG_ERROR : GH_LOG_INFO, n == 0 ? 0 : errno,
+                 n == 0 ? "file shrank while being sent"
+                 : "sendfile() failed");
+        c->keepalive = 0;
+        return GH_ERR;
+    }
+    if (c->file_fd != -1) {
+        (void) close(c->file_fd);
+        c->file_fd = -1;
+    }
+    c->state = GH_CONN_FINISH;
+    return GH_OK;
+}
+
+/* ---- TUNNEL: bytes both ways after 101 ----------------------------------- */
+
+/* Move bytes from fd IN (buffer B) to fd OUT.  Returns 1 on progress. */
+static int
+conn_pump(struct gh_conn *c, int from, unsigned *rd, struct gh_buf *b,
+          int to, unsigned *wr, unsigned *eof, int *err)
+{
+    int progress = 0;
+
+    for (;;) {
+        if (gh_buf_len(b) > 0) {
+            ssize_t n;
+
+            if (!*wr)
+                return progress;
+            n = send(to, b->data + b->start, gh_buf_len(b), MSG_NOSIGNAL);
+            if (n > 0) {
+                b->start += (uint32_t) n;
+                progress = 1;
+                continue;
+            }
+            if (n == -1 && errno == EAGAIN) {
+                *wr = 0;
+                return progress;
+            }
+            if (n == -1 && errno == EINTR)
+                continue;
+            *err = errno;
+            return -1;
+        }
+        b->start = b->end = 0;
+        if (*eof) {
+            return progress;
+        }
+        if (!*rd)
+            return progress;
+        {
+            ssize_t n = read(from, b->data, b->size);
+
+            if (n > 0) {
+                b->end = (uint32_t) n;
+                progress = 1;
+                continue;
+            }
+            if (n == 0) {
+                /* Half-close travels through the tunnel. */
+                *eof = 1;
+                (void) shutdown(to, SHUT_WR);
+                return 1;
+            }
+            if (errno == EAGAIN) {
+                *rd = 0;
+                return progress;
+            }
+            if (errno == EINTR)
+                continue;
+            *err = errno;
+            return -1;
+        }
+    }
+}
+
+static int
+conn_tunnel(struct gh_conn *c)
+{
+    int err = 0, a, b;
+    unsigned crd = c->crd, cwr = c->cwr, urd = c->urd, uwr = c->uwr;
+    unsigned ceof = c->c_eof, ueof = c->u_eof;
+
+    /* The 101 head first, then whatever followed it from the upstream. */
+    if (conn_flush(c) == GH_ERR)
+        return GH_ERR;
+    if (c->cout != NULL && gh_buf_len(c->cout) > 0)
+        return GH_AGAIN;
+    if (c->uin == NULL || c->in == NULL) {
+        conn_log(c, GH_LOG_ALERT, 0, "tunnel without buffers");
+        return GH_ERR;
+    }
+    do {
+        a = conn_pump(c, c->ev.fd, &crd, c->in, c->uc->ev.fd, &uwr, &ceof,
+                      &err);
+        b = a < 0 ? 0 : conn_pump(c, c->uc->ev.fd, &urd, c->uin, c->ev.fd,
+                                  &cwr, &ueof, &err);
+    } while (a > 0 || b > 0);
+    c->crd = crd; c->cwr = cwr; c->urd = urd; c->uwr = uwr;
+    c->c_eof = ceof; c->u_eof = ueof;
+    if (a < 0 || b < 0) {
+        conn_log(c, GH_LOG_INFO, err, "tunnel I/O failed");
+        return GH_ERR;
+    }
+    if (ceof && ueof && gh_buf_len(c->in) == 0 && gh_buf_len(c->uin) == 0)
+        return GH_ERR;      /* both sides done: close */
+    c->resp_started = 1;
+    conn_wait(c, GH_WAIT_CLIENT_READ, c->w->conf->timeouts.tunnel);
+    return GH_AGAIN;
+}
+
+/* ---- FINISH and LINGER --------------------------------------------------- */
+
+static void
+conn_access_log(struct gh_conn *c)
+{
+    struct gh_worker *w = c->w;
+    char line[2048];
+    char ut[32] = "-", up[80] = "-";
+    int n;
+    gh_msec rt = w->loop.now - c->t_start;
+
+    if (w->alog_fd == -1 || c->log_line == NULL)
+        return;
+    gh_worker_update_time(w);
+    if (c->ut_ms >= 0) {
+        snprintf(ut, sizeof(ut), "%" PRId64 ".%03" PRId64,
+                 c->ut_ms / 1000, c->ut_ms % 1000);
+        if (c->up_server != NULL)
+            snprintf(up, sizeof(up), "%s", c->up_server->addr.text);
+    }
+    n = snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %d %" PRIu64
+                 " \"%s\" \"%s\" upstream=%s ut=%s rt=%" PRId64 ".%03" PRId64
+                 "\n", c->peer_ip, w->log_time, c->log_line, c->status,
+                 c->body_sent, c->log_referer ? c->log_referer : "-",
+                 c->log_ua ? c->log_ua : "-", up, ut, rt / 1000, rt % 1000);
+    if (n > 0)
+        gh_worker_alog(w, line, GH_MIN((size_t) n, sizeof(line) - 1));
+}
+
+static void
+conn_reset_request(struct gh_conn *c)
+{
+    gh_pool_reset(&c->pool);
+    memset(&c->req, 0, sizeof(c->req));
+    memset(&c->resp, 0, sizeof(c->resp));
+    c->site = NULL;
+    c->route = NULL;
+    c->up_server = NULL;
+    c->req_body = c->body_sent = 0;
+    c->status = 0;
+    c->ut_ms = -1;
+    c->log_line = c->log_referer = c->log_ua = NULL;
+    c->head_len = 0;
+    c->head_timer = 0;
+    c->req_done = c->resp_started = c->resp_done = c->up_keep = 0;
+    c->reused = c->replay_ok = c->force_new = c->sent_continue = 0;
+    c->upgrade = c->req_chunked_out = c->resp_eof = 0;
+    c->resp_mode = GH_BODY_NONE;
+    c->tries = 0;
+    c->failed_server = -1;
+}
+
+static int
+conn_finish(struct gh_conn *c)
+{
+    conn_access_log(c);
+    conn_up_release(c, 0);
+    c->nreq++;
+    if (c->keepalive && !c->w->draining) {
+        conn_reset_request(c);
+        conn_release_buffers(c);
+        c->state = GH_CONN_READ_HEAD;
+        return GH_OK;
+    }
+    /* Anything the client still sends would make our close a reset that
+     * may destroy the response on its way: linger unless it has nothing
+     * pending (a request that was fully read and nothing after it). */
+    if (c->req_done && c->in != NULL && gh_buf_len(c->in) == 0)
+        return GH_ERR;
+    c->state = GH_CONN_LINGER;
+    (void) shutdown(c->ev.fd, SHUT_WR);
+    conn_wait(c, GH_WAIT_CLIENT_READ, CONN_LINGER_MS);
+    return GH_OK;
+}
+
+static int
+conn_linger(struct gh_conn *c)
+{
+    char drop[4096];
+
+    for (;;) {
+        ssize_t n;
+
+        if (!c->crd)
+            return GH_AGAIN;
+        n = read(c->ev.fd, drop, sizeof(drop));
+        if (n > 0)
+            continue;
+        if (n == -1 && errno == EAGAIN) {
+            c->crd = 0;
+            return GH_AGAIN;
+        }
+        if (n == -1 && errno == EINTR)
+            continue;
+        return GH_ERR;
+    }
+}
+
+/* ---- the machine ---------------------------------------------------------- */
+
+static int
+conn_step_finish(struct gh_conn *c)
+{
+    return conn_finish(c);
+}
+
+static int (*const conn_steps[GH_CONN_NSTATES])(struct gh_conn *) = {
+    [GH_CONN_READ_HEAD] = conn_read_head,
+    [GH_CONN_ROUTE] = conn_route,
+    [GH_CONN_CONNECT] = conn_connect,
+    [GH_CONN_SEND_REQ] = conn_send_req,
+    [GH_CONN_READ_RESP] = conn_read_resp,
+    [GH_CONN_RELAY_RESP] = conn_relay_resp,
+    [GH_CONN_SEND_LOCAL] = conn_send_local,
+    [GH_CONN_TUNNEL] = conn_tunnel,
+    [GH_CONN_FINISH] = conn_step_finish,
+    [GH_CONN_LINGER] = conn_linger,
+};
+
+static void
+conn_run(struct gh_conn *c)
+{
+    int rc;
+
+    if (c->ev.fd == -1)
+        return;
+    do {
+        rc = conn_steps[c->state](c);
+    } while (rc == GH_OK);
+    if (rc == GH_ERR) {
+        if (c->state != GH_CONN_FINISH && c->state != GH_CONN_LINGER
+            && c->log_line != NULL) {
+            if (c->status == 0)
+                c->status = 499;    /* as nginx: the client went away */
+            conn_access_log(c);
+        }
+        gh_conn_close(c, conn_actions[c->state]);
+    }
+}
+
+static void
+conn_event(struct gh_ev *ev, uint32_t events)
+{
+    struct gh_conn *c = gh_container_of(ev, struct gh_conn, ev);
+
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->crd = 1;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        c->cwr = 1;
+    conn_run(c);
+}
+
+static void
+conn_up_event(struct gh_ev *ev, uint32_t events)
+{
+    struct gh_upconn *uc = gh_container_of(ev, struct gh_upconn, ev);
+    struct gh_conn *c = uc->owner;
+
+    if (c == NULL)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->urd = 1;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        c->uwr = 1;
+    conn_run(c);
+}
+
+static void
+conn_timeout(struct gh_timer *t)
+{
+    struct gh_conn *c = gh_container_of(t, struct gh_conn, timer);
+    int rc = GH_ERR;
+
+    switch (c->wait) {
+    case GH_WAIT_CLIENT_READ:
+        if (c->state == GH_CONN_READ_HEAD) {
+            if (c->in == NULL || gh_buf_len(c->in) == 0) {
+                conn_log(c, GH_LOG_DEBUG, 0, "client idle timeout");
+                break;
+            }
+            rc = conn_error(c, 408, GH_LOG_INFO, ETIMEDOUT,
+                            "client timed out");
+        } else if (c->state == GH_CONN_SEND_REQ) {
+            rc = conn_error(c, 408, GH_LOG_INFO, ETIMEDOUT,
+                            "client timed out");
+        } else if (c->state == GH_CONN_TUNNEL) {
+            conn_log(c, GH_LOG_INFO, 0, "tunnel idle timeout");
+        }
+        break;
+    case GH_WAIT_CLIENT_WRITE:
+        conn_log(c, GH_LOG_INFO, ETIMEDOUT, "client timed out");
+        break;
+    case GH_WAIT_UP_CONNECT:
+        rc = conn_up_fail(c, ETIMEDOUT, "upstream timed out", 0);
+        break;
+    case GH_WAIT_UP_WRITE:
+    case GH_WAIT_UP_READ:
+        rc = conn_error(c, 504, GH_LOG_ERROR, ETIMEDOUT,
+                        "upstream timed out");
+        break;
+    default:
+        break;
+    }
+    if (rc == GH_OK) {
+        c->wait = GH_WAIT_NONE;
+        conn_run(c);
+        return;
+    }
+    if (c->log_line != NULL && c->state != GH_CONN_LINGER
+        && c->state != GH_CONN_FINISH) {
+        if (c->status == 0)
+            c->status = c->wait == GH_WAIT_CLIENT_WRITE ? 499 : 504;
+        conn_access_log(c);
+    }
+    gh_conn_close(c, "timed out");
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+void
+gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
+               const struct sockaddr *sa, socklen_t salen)
+{
+    struct gh_conn *c = malloc(sizeof(*c));
+
+    if (c == NULL) {
+        gh_log(GH_LOG_CRIT, ENOMEM, "no memory for a connection on %s",
+               l->addr.text);
+        (void) close(fd);
+        return;
+    }
+    memset(c, 0, offsetof(struct gh_conn, req));
+    memset(&c->req, 0, sizeof(c->req) + sizeof(c->resp));
+    c->ev.fd = fd;
+    c->ev.handler = conn_event;
+    c->w = w;
+    c->l = l;
+    c->timer.handler = conn_timeout;
+    c->file_fd = -1;
+    c->ut_ms = -1;
+    c->failed_server = -1;
+    c->crd = 1;     /* TCP_DEFER_ACCEPT: the request is likely there */
+    c->cwr = 1;
+    gh_pool_init(&c->pool, 64 * 1024 + w->conf->limits.headers
+                 * 2 * sizeof(struct gh_hdr));
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *) sa;
+
+        inet_ntop(AF_INET, &s4->sin_addr, c->peer_ip, sizeof(c->peer_ip));
+        snprintf(c->peer, sizeof(c->peer), "%s:%u", c->peer_ip,
+                 ntohs(s4->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) sa;
+
+        inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
+        snprintf(c->peer, sizeof(c->peer), "[%s]:%u", c->peer_ip,
+                 ntohs(s6->sin6_port));
+    } else {
+        snprintf(c->peer_ip, sizeof(c->peer_ip), "unix");
+        snprintf(c->peer, sizeof(c->peer), "unix");
+    }
+    (void) salen;
+    if (gh_ev_add(&w->loop, &c->ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP)
+        != GH_OK) {
+        gh_log(GH_LOG_CRIT, errno, "epoll_ctl() failed for client %s",
+               c->peer);
+        (void) close(fd);
+        free(c);
+        return;
+    }
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    c->state = GH_CONN_READ_HEAD;
+    conn_run(c);
+}
+
+void
+gh_conn_close(struct gh_conn *c, const char *reason)
+{
+    struct gh_worker *w = c->w;
+
+    if (c->ev.fd == -1)
+        return;
+    if (gh_log_enabled(GH_LOG_DEBUG))
+        gh_log(GH_LOG_DEBUG, 0, "close client %s: %s", c->peer, reason);
+    gh_timer_del(&w->loop, &c->timer);
+    conn_up_release(c, 0);
+    if (c->file_fd != -1)
+        (void) close(c->file_fd);
+    gh_buf_put(&c->in);
+    gh_buf_put(&c->out);
+    gh_buf_put(&c->uin);
+    gh_buf_put(&c->cout);
+    gh_pool_destroy(&c->pool);
+    gh_ev_close(&w->loop, &c->ev);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    gh_loop_defer_free(&w->loop, c);
+    gh_worker_conn_closed(w);
+}
+
+void
+gh_conn_drain(struct gh_conn *c)
+{
+    c->keepalive = 0;
+    if (c->state == GH_CONN_READ_HEAD
+        && (c->in == NULL || gh_buf_len(c->in) == 0))
+        gh_conn_close(c, "shutting down");
+}

@@ -1,0 +1,538 @@
+#include <string.h>
+#include <strings.h>
+
+#include "worker/http.h"
+
+/* RFC 9110 5.6.2 tchar, for header field names. */
+static const uint8_t http_tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+int
+gh_str_ieq(struct gh_str s, const char *lit, size_t litlen)
+{
+    return s.len == litlen && strncasecmp(s.p, lit, litlen) == 0;
+}
+
+int
+gh_http_scan_head(const char *buf, size_t len, size_t *pos, size_t *skip,
+                  size_t line1_max, size_t *head_len, int *status,
+                  const char **why)
+{
+    size_t i = *pos;
+
+    *status = 400;
+    while (i < len) {
+        const char *nl = memchr(buf + i, '\n', len - i);
+        size_t end, n;
+        int first = (i == *skip);
+
+        if (nl == NULL) {
+            *pos = i;
+            if (first && len - i > line1_max) {
+                *status = 414;
+                *why = "request line too long";
+                return GH_ERR;
+            }
+            return GH_AGAIN;
+        }
+        end = (size_t) (nl - buf);
+        /* RFC 9112 2.2: a bare LF where CRLF belongs is where request
+         * smuggling lives; we accept only CRLF. */
+        if (end == i || buf[end - 1] != '\r') {
+            *why = "bare LF in message head";
+            return GH_ERR;
+        }
+        n = end - 1 - i;            /* line length without CRLF */
+        if (n == 0) {
+            if (first) {
+                /* RFC 9112 2.2: ignore empty lines before the start line,
+                 * but only a few, or it is a cheap way to hold a slot. */
+                if (i >= 8) {
+                    *why = "too many empty lines before request line";
+                    return GH_ERR;
+                }
+                i = end + 1;
+                *skip = i;
+                continue;
+            }
+            *pos = i;
+            *head_len = end + 1;
+            return GH_OK;
+        }
+        for (size_t k = i; k < i + n; k++) {
+            unsigned char c = (unsigned char) buf[k];
+
+            if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                *why = "control character in message head";
+                return GH_ERR;
+            }
+        }
+        if (first) {
+            if (n > line1_max) {
+                *status = 414;
+                *why = "request line too long";
+                return GH_ERR;
+            }
+        } else {
+            size_t k = i;
+
+            /* RFC 9112 5.2: obs-fold is rejected in requests; we also
+             * refuse it in responses rather than guess. */
+            if (buf[i] == ' ' || buf[i] == '\t') {
+                *why = "obsolete line folding in header";
+                return GH_ERR;
+            }
+            while (k < i + n && http_tchar[(unsigned char) buf[k]])
+                k++;
+            if (k == i || k == i + n || buf[k] != ':') {
+                /* RFC 9112 5.1: no whitespace between name and colon. */
+                *why = (k < i + n && (buf[k] == ' ' || buf[k] == '\t'))
+                       ? "whitespace before colon in header"
+                       : "invalid header name";
+                return GH_ERR;
+            }
+        }
+        i = end + 1;
+    }
+    *pos = i;
+    return GH_AGAIN;
+}
+
+/* http-parser callbacks; parser->data is the message. */
+
+static int
+http_on_url(http_parser *p, const char *at, size_t n)
+{
+    struct gh_http_msg *m = p->data;
+
+    if (m->url.p == NULL)
+        m->url.p = at;
+    m->url.len = (size_t) (at + n - m->url.p);
+    return 0;
+}
+
+static int
+http_on_status(http_parser *p, const char *at, size_t n)
+{
+    struct gh_http_msg *m = p->data;
+
+    if (m->reason.p == NULL)
+        m->reason.p = at;
+    m->reason.len = (size_t) (at + n - m->reason.p);
+    return 0;
+}
+
+/* The head is one contiguous block fed in one call, so each field and each
+ * value arrives in one callback; trailers (after head_done) are dropped. */
+static int
+http_on_field(http_parser *p, const char *at, size_t n)
+{
+    struct gh_http_msg *m = p->data;
+    struct gh_hdr *h;
+
+    if (m->head_done)
+        return 0;
+    if (m->nhdrs == m->cap) {
+        m->overflow = 1;
+        return 0;
+    }
+    h = &m->hdrs[m->nhdrs++];
+    *h = (struct gh_hdr) { .name = { at, n } };
+    return 0;
+}
+
+static int
+http_on_value(http_parser *p, const char *at, size_t n)
+{
+    struct gh_http_msg *m = p->data;
+    struct gh_hdr *h;
+
+    if (m->head_done || m->overflow || m->nhdrs == 0)
+        return 0;
+    h = &m->hdrs[m->nhdrs - 1];
+    if (h->value.p == NULL)
+        h->value.p = at;
+    h->value.len = (size_t) (at + n - h->value.p);
+    return 0;
+}
+
+static void http_classify(struct gh_http_msg *m);
+
+static int
+http_on_headers_complete(http_parser *p)
+{
+    struct gh_http_msg *m = p->data;
+
+    m->head_done = 1;
+    http_classify(m);
+    /* 1: "no body" — for a response to HEAD (RFC 9110 9.3.2). */
+    return m->no_body ? 1 : 0;
+}
+
+static int
+http_on_body(http_parser *p, const char *at, size_t n)
+{
+    struct gh_http_msg *m = p->data;
+
+    if (m->on_body == NULL)
+        return 0;
+    return m->on_body(m->arg, at, n) == GH_OK ? 0 : -1;
+}
+
+static int
+http_on_message_complete(http_parser *p)
+{
+    struct gh_http_msg *m = p->data;
+
+    m->complete = 1;
+    /* Stop here: what follows is the next pipelined message. */
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings http_settings = {
+    .on_url = http_on_url,
+    .on_status = http_on_status,
+    .on_header_field = http_on_field,
+    .on_header_value = http_on_value,
+    .on_headers_complete = http_on_headers_complete,
+    .on_body = http_on_body,
+    .on_message_complete = http_on_message_complete,
+};
+
+static struct gh_str
+http_trim(struct gh_str s)
+{
+    while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t')) {
+        s.p++;
+        s.len--;
+    }
+    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t'))
+        s.len--;
+    return s;
+}
+
+struct http_name {
+    const char *name;
+    uint8_t     len;
+    uint8_t     kind;
+    uint8_t     hop;
+};
+
+#define HN(s, k, h) { s, sizeof(s) - 1, k, h }
+static const struct http_name http_names[] = {
+    HN("host", GH_HDR_HOST, 0),
+    HN("content-length", GH_HDR_CONTENT_LENGTH, 0),
+    HN("transfer-encoding", GH_HDR_TRANSFER_ENCODING, 1),
+    HN("connection", GH_HDR_CONNECTION, 1),
+    HN("keep-alive", GH_HDR_KEEP_ALIVE, 1),
+    HN("te", GH_HDR_TE, 1),
+    HN("trailer", GH_HDR_TRAILER, 1),
+    HN("upgrade", GH_HDR_UPGRADE, 1),
+    HN("expect", GH_HDR_EXPECT, 0),
+    HN("x-forwarded-for", GH_HDR_XFF, 0),
+    HN("x-forwarded-proto", GH_HDR_XF_PROTO, 0),
+    HN("x-forwarded-host", GH_HDR_XF_HOST, 0),
+    HN("x-real-ip", GH_HDR_X_REAL_IP, 0),
+    HN("if-modified-since", GH_HDR_IF_MODIFIED_SINCE, 0),
+    HN("if-none-match", GH_HDR_IF_NONE_MATCH, 0),
+    HN("range", GH_HDR_RANGE, 0),
+    HN("if-range", GH_HDR_IF_RANGE, 0),
+    HN("referer", GH_HDR_REFERER, 0),
+    HN("user-agent", GH_HDR_USER_AGENT, 0),
+    HN("server", GH_HDR_SERVER, 0),
+    HN("date", GH_HDR_DATE, 0),
+};
+
+static void
+http_kind(struct gh_hdr *h)
+{
+    for (size_t i = 0; i < GH_NELEM(http_names); i++) {
+        const struct http_name *n = &http_names[i];
+
+        if (h->name.len == n->len
+            && strncasecmp(h->name.p, n->name, n->len) == 0) {
+            h->kind = n->kind;
+            h->hop = n->hop;
+            return;
+        }
+    }
+    /* Proxy-*: Proxy-Connection, Proxy-Authorization, ... (RFC 9110 7.6.1
+     * lists Proxy-Connection; the others are for a forward proxy). */
+    if (h->name.len > 6 && strncasecmp(h->name.p, "proxy-", 6) == 0) {
+        h->kind = GH_HDR_PROXY;
+        h->hop = 1;
+    }
+}
+
+/* Mark the headers that Connection names as hop-by-hop (RFC 9110 7.6.1). */
+static void
+http_connection_tokens(struct gh_http_msg *m, struct gh_str v)
+{
+    const char *p = v.p, *end = v.p + v.len;
+
+    while (p < end) {
+        const char *c = memchr(p, ',', (size_t) (end - p));
+        struct gh_str t = http_trim((struct gh_str) {
+            p, (size_t) ((c ? c : end) - p) });
+
+        p = c ? c + 1 : end;
+        if (t.len == 0)
+            continue;
+        if (GH_STR_IEQ(t, "close")) {
+            m->conn_close = 1;
+        } else if (GH_STR_IEQ(t, "keep-alive")) {
+            m->conn_keepalive = 1;
+        } else if (GH_STR_IEQ(t, "upgrade")) {
+            m->conn_upgrade = 1;
+        }
+        for (uint32_t i = 0; i < m->nhdrs; i++) {
+            struct gh_hdr *h = &m->hdrs[i];
+
+            /* Never let Connection strip framing or Host: a client that
+             * lists them is trying to desync us from the backend. */
+            if (h->kind != GH_HDR_HOST && h->kind != GH_HDR_CONTENT_LENGTH
+                && gh_str_ieq(h->name, t.p, t.len))
+                h->hop = 1;
+        }
+    }
+}
+
+static void
+http_classify(struct gh_http_msg *m)
+{
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        struct gh_hdr *h = &m->hdrs[i];
+
+        h->value = http_trim(h->value);
+        http_kind(h);
+        if (h->kind == GH_HDR_HOST && m->host == NULL)
+            m->host = h;
+    }
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        struct gh_hdr *h = &m->hdrs[i];
+
+        if (h->kind == GH_HDR_CONNECTION)
+            http_connection_tokens(m, h->value);
+        else if (h->kind == GH_HDR_EXPECT
+                 && GH_STR_IEQ(h->value, "100-continue"))
+            m->expect_continue = 1;
+    }
+}
+
+const struct gh_hdr *
+gh_http_find(const struct gh_http_msg *m, enum gh_hdr_kind k)
+{
+    for (uint32_t i = 0; i < m->nhdrs; i++)
+        if (m->hdrs[i].kind == k)
+            return &m->hdrs[i];
+    return NULL;
+}
+
+/* Parse a Content-Length value: digits only, no sign, no overflow. */
+static int
+http_parse_cl(struct gh_str v, int64_t *out)
+{
+    int64_t n = 0;
+
+    if (v.len == 0 || v.len > 18)
+        return GH_ERR;
+    for (size_t i = 0; i < v.len; i++) {
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return GH_ERR;
+        n = n * 10 + (v.p[i] - '0');
+    }
+    *out = n;
+    return GH_OK;
+}
+
+/*
+ * Framing rules http-parser is lenient about or reports vaguely; run on the
+ * recorded headers whether or not http-parser accepted the head.
+ */
+static int
+http_check_framing(struct gh_http_msg *m, int request, int *status,
+                   const char **why)
+{
+    int ncl = 0, nte = 0, nhost = 0;
+    int64_t cl = -1;
+
+    *status = request ? 400 : 502;
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        struct gh_hdr *h = &m->hdrs[i];
+        int64_t v;
+
+        switch (h->kind) {
+        case GH_HDR_CONTENT_LENGTH:
+            if (http_parse_cl(h->value, &v) != GH_OK) {
+                *why = "invalid Content-Length";
+                return GH_ERR;
+            }
+            /* RFC 9112 6.3 (5): differing values are unrecoverable. */
+            if (ncl++ > 0 && v != cl) {
+                *why = "conflicting Content-Length headers";
+                return GH_ERR;
+            }
+            cl = v;
+            break;
+        case GH_HDR_TRANSFER_ENCODING:
+            nte++;
+            /* We implement only chunked, alone, as the final coding. */
+            if (!GH_STR_IEQ(h->value, "chunked") || nte > 1) {
+                if (request)
+                    *status = 501;
+                *why = "unsupported Transfer-Encoding";
+                return GH_ERR;
+            }
+            break;
+        case GH_HDR_HOST:
+            nhost++;
+            break;
+        default:
+            break;
+        }
+    }
+    /* RFC 9112 6.1: CL with TE may be a smuggling attempt; refuse it. */
+    if (nte > 0 && ncl > 0) {
+        *status = request ? 400 : 502;
+        *why = "both Content-Length and Transfer-Encoding";
+        return GH_ERR;
+    }
+    if (request && nhost > 1) {
+        *why = "more than one Host header";
+        return GH_ERR;
+    }
+    if (request && nhost == 0 && m->parser.http_major == 1
+        && m->parser.http_minor >= 1) {
+        *why = "no Host header in an HTTP/1.1 request";     /* RFC 9112 3.2 */
+        return GH_ERR;
+    }
+    m->content_length = cl;
+    m->chunked = nte > 0;
+    return GH_OK;
+}
+
+int
+gh_http_parse_head(struct gh_http_msg *m, enum http_parser_type type,
+                   int head_req, const char *buf, size_t len,
+                   uint32_t max_hdrs, struct gh_pool *pool, int *status,
+                   const char **why)
+{
+    size_t n;
+    enum http_errno e;
+    int request = type == HTTP_REQUEST;
+
+    memset(m, 0, offsetof(struct gh_http_msg, on_body));
+    m->content_length = -1;
+    m->no_body = head_req;
+    m->cap = max_hdrs;
+    m->hdrs = gh_pool_alloc(pool, sizeof(*m->hdrs) * max_hdrs);
+    *status = request ? 400 : 502;
+    if (m->hdrs == NULL) {
+        *status = 500;
+        *why = "out of memory for headers";
+        return GH_ERR;
+    }
+    http_parser_init(&m->parser, type);
+    m->parser.data = m;
+    n = http_parser_execute(&m->parser, &http_settings, buf, len);
+    e = HTTP_PARSER_ERRNO(&m->parser);
+    if (e == HPE_PAUSED) {
+        http_parser_pause(&m->parser, 0);
+        e = HPE_OK;
+    }
+    if (m->overflow) {
+        *status = request ? 431 : 502;
+        *why = "too many header fields";
+        return GH_ERR;
+    }
+    if (e != HPE_OK || (n != len && !m->parser.upgrade)) {
+        if (!m->head_done)
+            http_classify(m);
+        if (http_check_framing(m, request, status, why) == GH_OK) {
+            *status = request ? 400 : 502;
+            *why = e != HPE_OK ? http_errno_description(e)
+                               : "malformed message head";
+        }
+        return GH_ERR;
+    }
+    if (http_check_framing(m, request, status, why) != GH_OK)
+        return GH_ERR;
+    if (m->parser.http_major != 1) {
+        *status = request ? 505 : 502;
+        *why = "unsupported HTTP version";
+        return GH_ERR;
+    }
+    m->upgrade = m->parser.upgrade;
+    return GH_OK;
+}
+
+ssize_t
+gh_http_feed_body(struct gh_http_msg *m, const char *p, size_t n,
+                  const char **why)
+{
+    size_t done;
+    enum http_errno e;
+
+    m->parser.data = m;
+    done = http_parser_execute(&m->parser, &http_settings, p, n);
+    e = HTTP_PARSER_ERRNO(&m->parser);
+    if (e == HPE_PAUSED) {
+        http_parser_pause(&m->parser, 0);
+        return (ssize_t) done;
+    }
+    if (e != HPE_OK) {
+        *why = e == HPE_CB_body ? "body sink failed"
+                                : http_errno_description(e);
+        return GH_ERR;
+    }
+    return (ssize_t) done;
+}
+
+const char *
+gh_http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default:  return "Unknown";
+    }
+}

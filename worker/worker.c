@@ -1,0 +1,368 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "worker/conn.h"
+#include "worker/core/buf.h"
+#include "worker/core/log.h"
+#include "worker/static.h"
+#include "worker/worker.h"
+
+#define ALOG_SIZE  65536
+#define ALOG_FLUSH 49152
+
+volatile sig_atomic_t gh_worker_quit;
+volatile sig_atomic_t gh_worker_terminate;
+volatile sig_atomic_t gh_worker_reopen;
+static int worker_resume;
+
+static void
+worker_signal(int sig)
+{
+    switch (sig) {
+    case SIGQUIT:
+        gh_worker_quit = 1;
+        break;
+    case SIGTERM:
+    case SIGINT:
+        gh_worker_terminate = 1;
+        break;
+    case SIGUSR1:
+        gh_worker_reopen = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+void
+gh_worker_update_time(struct gh_worker *w)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (now == w->now_sec)
+        return;
+    w->now_sec = now;
+    (void) gh_http_date(now, w->http_date, sizeof(w->http_date));
+    (void) localtime_r(&now, &tm);
+    (void) strftime(w->log_time, sizeof(w->log_time), "%d/%b/%Y:%H:%M:%S %z",
+                    &tm);
+}
+
+static void
+worker_alog_flush(struct gh_worker *w)
+{
+    size_t off = 0;
+
+    while (off < w->alog_len) {
+        ssize_t n = write(w->alog_fd, w->alog_buf + off, w->alog_len - off);
+
+        if (n > 0) {
+            off += (size_t) n;
+        } else if (n == -1 && errno == EINTR) {
+            continue;
+        } else {
+            gh_log(GH_LOG_CRIT, errno, "write() to access log failed, "
+                   "%zu bytes lost", w->alog_len - off);
+            break;
+        }
+    }
+    w->alog_len = 0;
+}
+
+void
+gh_worker_alog(struct gh_worker *w, const char *line, size_t len)
+{
+    if (w->alog_len + len > ALOG_SIZE)
+        worker_alog_flush(w);
+    if (len > ALOG_SIZE)
+        len = ALOG_SIZE;
+    memcpy(w->alog_buf + w->alog_len, line, len);
+    w->alog_len += len;
+    if (w->alog_len >= ALOG_FLUSH)
+        worker_alog_flush(w);
+}
+
+static int
+worker_alog_open(struct gh_worker *w)
+{
+    const char *p = w->conf->access_log;
+    int fd;
+
+    if (p == NULL)
+        return GH_OK;
+    if (strcmp(p, "stdout") == 0)
+        fd = dup(1);
+    else if (strcmp(p, "stderr") == 0)
+        fd = dup(2);
+    else
+        fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        gh_log(GH_LOG_CRIT, errno, "cannot open access log \"%s\"", p);
+        return GH_ERR;
+    }
+    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if (w->alog_fd != -1) {
+        worker_alog_flush(w);
+        (void) close(w->alog_fd);
+    }
+    w->alog_fd = fd;
+    return GH_OK;
+}
+
+static void
+worker_accept_on(struct gh_worker *w, struct gh_lev *lv)
+{
+    for (;;) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof(sa);
+        int fd;
+
+        if (w->draining || lv->ev.fd == -1)
+            return;
+        if (w->nconns >= w->conf->limits.connections) {
+            if (!w->accept_paused)
+                gh_log(GH_LOG_WARN, 0, "%" PRIu64 " worker connections are "
+                       "not enough (limits.connections), not accepting on "
+                       "%s", w->conf->limits.connections, lv->l->addr.text);
+            w->accept_paused = 1;
+            return;
+        }
+        fd = accept4(lv->ev.fd, (struct sockaddr *) &sa, &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            if (errno == EAGAIN)
+                return;
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
+                || errno == ENOMEM) {
+                /* Out of fds: stop accepting until one closes, instead of
+                 * spinning on a listener that stays readable. */
+                gh_log(GH_LOG_CRIT, errno, "accept4() on %s failed",
+                       lv->l->addr.text);
+                w->accept_paused = 1;
+                return;
+            }
+            gh_log(GH_LOG_ERROR, errno, "accept4() on %s failed",
+                   lv->l->addr.text);
+            return;
+        }
+        gh_conn_accept(w, lv->l, fd, (struct sockaddr *) &sa, len);
+    }
+}
+
+/* A listener's ev with a back pointer to its worker: no global needed. */
+struct worker_lev {
+    struct gh_lev     lev;
+    struct gh_worker *w;
+};
+
+static void
+worker_accept(struct gh_ev *ev, uint32_t events)
+{
+    struct gh_lev *lv = gh_container_of(ev, struct gh_lev, ev);
+    struct worker_lev *wl = gh_container_of(lv, struct worker_lev, lev);
+
+    (void) events;
+    worker_accept_on(wl->w, lv);
+}
+
+void
+gh_worker_conn_closed(struct gh_worker *w)
+{
+    if (w->accept_paused)
+        worker_resume = 1;  /* from the main loop, not from inside a conn */
+}
+
+static int
+worker_listen(struct gh_worker *w)
+{
+    struct worker_lev *lv = calloc(w->nls ? w->nls : 1, sizeof(*lv));
+
+    if (lv == NULL)
+        return GH_ERR;
+    w->lev = &lv[0].lev;
+    for (uint32_t i = 0; i < w->nls; i++) {
+        lv[i].w = w;
+        lv[i].lev.l = &w->ls[i];
+        lv[i].lev.ev.fd = w->ls[i].fds[w->slot];
+        lv[i].lev.ev.handler = worker_accept;
+        if (gh_ev_add(&w->loop, &lv[i].lev.ev, EPOLLIN) != GH_OK) {
+            gh_log(GH_LOG_CRIT, errno, "epoll_ctl() for %s failed",
+                   w->ls[i].addr.text);
+            return GH_ERR;
+        }
+    }
+    /* The other slots' sockets belong to the master and other workers. */
+    for (uint32_t i = 0; i < w->nls; i++)
+        for (uint32_t k = 0; k < w->ls[i].nfds; k++)
+            if (k != w->slot && w->ls[i].fds[k] != -1)
+                (void) close(w->ls[i].fds[k]);
+    return GH_OK;
+}
+
+static struct gh_lev *
+worker_lev(struct gh_worker *w, uint32_t i)
+{
+    return &((struct worker_lev *) (void *) w->lev)[i].lev;
+}
+
+static int
+worker_drop_privileges(const struct gh_conf *conf)
+{
+    struct passwd *pw = NULL;
+    struct group *gr = NULL;
+
+    if (conf->user == NULL && conf->group == NULL)
+        return GH_OK;
+    if (geteuid() != 0) {
+        gh_log(GH_LOG_WARN, 0, "\"user\"/\"group\" ignored: not started as "
+               "root");
+        return GH_OK;
+    }
+    if (conf->user != NULL && (pw = getpwnam(conf->user)) == NULL) {
+        gh_log(GH_LOG_EMERG, errno, "getpwnam(\"%s\") failed", conf->user);
+        return GH_ERR;
+    }
+    if (conf->group != NULL && (gr = getgrnam(conf->group)) == NULL) {
+        gh_log(GH_LOG_EMERG, errno, "getgrnam(\"%s\") failed", conf->group);
+        return GH_ERR;
+    }
+    {
+        gid_t gid = gr ? gr->gr_gid : pw->pw_gid;
+
+        if (setgid(gid) == -1
+            || (pw != NULL ? initgroups(pw->pw_name, gid)
+                           : setgroups(0, NULL)) == -1
+            || (pw != NULL && setuid(pw->pw_uid) == -1)) {
+            gh_log(GH_LOG_EMERG, errno, "cannot drop privileges to %s:%s",
+                   conf->user ? conf->user : "-",
+                   conf->group ? conf->group : "-");
+            return GH_ERR;
+        }
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+        gh_log(GH_LOG_WARN, errno, "prctl(PR_SET_NO_NEW_PRIVS) failed, "
+               "ignored");
+    return GH_OK;
+}
+
+static void
+worker_start_drain(struct gh_worker *w)
+{
+    w->draining = 1;
+    w->drain_deadline = w->loop.now + w->conf->timeouts.shutdown;
+    for (uint32_t i = 0; i < w->nls; i++)
+        gh_ev_close(&w->loop, &worker_lev(w, i)->ev);
+    for (struct gh_conn *c = w->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        gh_conn_drain(c);
+    }
+}
+
+int
+gh_worker_main(const struct gh_conf *conf, struct gh_listener *ls,
+               uint32_t nls, uint32_t slot)
+{
+    static struct gh_worker worker;
+    struct gh_worker *w = &worker;
+    struct sigaction sa = { .sa_handler = worker_signal };
+    sigset_t waitmask;
+    gh_msec last_flush = 0;
+    pid_t master = getppid();
+    int status = 0;
+
+    *w = (struct gh_worker) { .conf = conf, .ls = ls, .nls = nls,
+                              .slot = slot, .alog_fd = -1 };
+    sigemptyset(&sa.sa_mask);
+    (void) sigaction(SIGQUIT, &sa, NULL);
+    (void) sigaction(SIGTERM, &sa, NULL);
+    (void) sigaction(SIGINT, &sa, NULL);
+    (void) sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    (void) sigaction(SIGHUP, &sa, NULL);
+    (void) sigaction(SIGUSR2, &sa, NULL);
+    (void) sigaction(SIGWINCH, &sa, NULL);
+    (void) sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    (void) sigaction(SIGCHLD, &sa, NULL);
+    /* If the master dies, finish gracefully rather than run orphaned. */
+    (void) prctl(PR_SET_PDEATHSIG, SIGQUIT);
+    if (getppid() != master)
+        gh_worker_quit = 1;
+    /* Signals stay blocked (as the master left them) except in the wait. */
+    sigemptyset(&waitmask);
+    if (gh_loop_init(&w->loop) != GH_OK) {
+        gh_log(GH_LOG_EMERG, errno, "epoll_create1() failed");
+        return 2;
+    }
+    w->loop.sigmask = &waitmask;
+    w->alog_buf = malloc(ALOG_SIZE);
+    w->ups = gh_upstream_init(conf);
+    if (w->alog_buf == NULL || w->ups == NULL) {
+        gh_log(GH_LOG_EMERG, ENOMEM, "worker start-up failed");
+        return 2;
+    }
+    if (worker_alog_open(w) != GH_OK || worker_drop_privileges(conf) != GH_OK
+        || worker_listen(w) != GH_OK)
+        return 2;
+    gh_worker_update_time(w);
+    while (!gh_worker_terminate) {
+        if (gh_loop_once(&w->loop, 1000) != GH_OK) {
+            gh_log(GH_LOG_ALERT, errno, "epoll_pwait() failed");
+            status = 2;
+            break;
+        }
+        if (worker_resume && !w->draining
+            && w->nconns < conf->limits.connections) {
+            worker_resume = 0;
+            w->accept_paused = 0;
+            for (uint32_t i = 0; i < w->nls; i++)
+                worker_accept_on(w, worker_lev(w, i));
+        }
+        if (gh_worker_reopen) {
+            gh_worker_reopen = 0;
+            if (strcmp(conf->error_log, "stderr") != 0
+                && gh_log_open(conf->error_log) != GH_OK)
+                gh_log(GH_LOG_CRIT, errno, "cannot reopen \"%s\"",
+                       conf->error_log);
+            (void) worker_alog_open(w);
+        }
+        if (gh_worker_quit && !w->draining)
+            worker_start_drain(w);
+        if (w->draining && (w->nconns == 0
+                            || w->loop.now >= w->drain_deadline))
+            break;
+        if (w->alog_len > 0 && w->loop.now - last_flush >= 1000) {
+            worker_alog_flush(w);
+            last_flush = w->loop.now;
+        }
+    }
+    if (w->nconns > 0 && w->draining)
+        gh_log(GH_LOG_NOTICE, 0, "closing %" PRIu64 " connections at the "
+               "end of the shutdown timeout", w->nconns);
+    while (w->conns != NULL)
+        gh_conn_close(w->conns, "worker exiting");
+    if (w->alog_fd != -1) {
+        worker_alog_flush(w);
+        (void) close(w->alog_fd);
+    }
+    gh_upstream_destroy(w->ups, conf->nupstreams, &w->loop);
+    gh_loop_destroy(&w->loop);
+    free(w->alog_buf);
+    free(w->lev);
+    gh_buf_drain();
+    return status;
+}
