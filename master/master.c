@@ -110,7 +110,7 @@ master_spawn(struct master *m, uint32_t slot, const sigset_t *old)
         gh_listen_free(m->ls, m->nls);
         free(m->slots);
         gh_conf_free(m->conf);
-        _exit(rc);
+        exit(rc);   /* not _exit: LeakSanitizer checks workers too */
     }
     s->pid = pid;
     s->started = gh_loop_clock();

@@ -1568,7 +1568,7 @@ void
 gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
                const struct sockaddr *sa, socklen_t salen)
 {
-    struct gh_conn *c = malloc(sizeof(*c));
+    struct gh_conn *c = calloc(1, sizeof(*c));
 
     if (c == NULL) {
         gh_log(GH_LOG_CRIT, ENOMEM, "no memory for a connection on %s",
@@ -1576,8 +1576,6 @@ gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
         (void) close(fd);
         return;
     }
-    memset(c, 0, offsetof(struct gh_conn, req));
-    memset(&c->req, 0, sizeof(c->req) + sizeof(c->resp));
     c->ev.fd = fd;
     c->ev.handler = conn_event;
     c->w = w;
