@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "master/master.h"
+#include "shm/shm.h"
 #include "worker/core/ev.h"
 #include "worker/core/log.h"
 #include "worker/listen.h"
@@ -39,6 +40,7 @@ struct master {
     uint32_t             nls;
     struct master_slot  *slots;
     uint32_t             nslots;
+    struct gh_shm        shm;       /* the segment, before any fork */
     int                  stopping;  /* 0, SIGQUIT or SIGTERM */
     gh_msec              kill_at;
 };
@@ -108,6 +110,7 @@ master_spawn(struct master *m, uint32_t slot, const sigset_t *old)
         (void) old;
         rc = gh_worker_main(m->conf, m->ls, m->nls, slot);
         gh_listen_free(m->ls, m->nls);
+        gh_shm_close(&m->shm);
         free(m->slots);
         gh_conf_free(m->conf);
         exit(rc);   /* not _exit: LeakSanitizer checks workers too */
@@ -235,6 +238,11 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
         gh_listen_free(m.ls, m.nls);
         return 1;
     }
+    if (gh_shm_create(&m.shm, conf->shm_size, err, sizeof(err)) != GH_OK) {
+        gh_log(GH_LOG_EMERG, 0, "shm_size: %s", err);
+        gh_listen_free(m.ls, m.nls);
+        return 1;
+    }
     m.nslots = conf->workers;
     m.slots = calloc(m.nslots, sizeof(*m.slots));
     if (m.slots == NULL) {
@@ -327,6 +335,7 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
         && errno != ENOENT)
         gh_log(GH_LOG_ALERT, errno, "unlink(\"%s\") failed", conf->pid_file);
     gh_listen_free(m.ls, m.nls);
+    gh_shm_close(&m.shm);
     free(m.slots);
     return rc;
 }

@@ -1,0 +1,67 @@
+/* Tests shm/shm.c: creation, adoption across a fork, layout guard. */
+#include <stddef.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shm/shm.h"
+#include "tests/unit/tap.h"
+
+int
+main(void)
+{
+    struct gh_shm a, b;
+    char err[256];
+    pid_t pid;
+    int status;
+
+    subtest("layout is recorded") {
+        /* A change to any of these must come with a GH_SHM_LAYOUT bump. */
+        is_int(GH_SHM_LAYOUT, 1, "layout version");
+        is_int(sizeof(struct gh_shm_hdr), 256, "header size");
+        is_int(offsetof(struct gh_shm_hdr, layout), 8, "layout offset");
+        is_int(offsetof(struct gh_shm_hdr, seg_size), 16, "size offset");
+        is_int(offsetof(struct gh_shm_hdr, generation), 24, "generation");
+        is_int(offsetof(struct gh_shm_hdr, backends), 40, "backends offset");
+        is_int(offsetof(struct gh_shm_hdr, slab), 48, "slab offset");
+    }
+    subtest("create") {
+        ok(gh_shm_create(&a, 1000, err, sizeof(err)) == GH_ERR,
+           "below 1M refused");
+        ok(strstr(err, "below 1M") != NULL, "and says why: %s", err);
+        ok(gh_shm_create(&a, 4 << 20, err, sizeof(err)) == GH_OK, "4M made");
+        ok(a.hdr->magic == GH_SHM_MAGIC, "magic set");
+        is_int(a.hdr->generation, 1, "generation 1");
+        is_int(a.hdr->seg_size, 4 << 20, "size recorded");
+        ok(gh_shm_ptr(&a, 0) == NULL, "offset 0 is none");
+        is_int(gh_shm_off(&a, gh_shm_ptr(&a, 4096)), 4096, "round trip");
+    }
+    subtest("shared across fork") {
+        uint64_t *cell = gh_shm_ptr(&a, 8192);
+
+        *cell = 0;
+        pid = fork();
+        if (pid == 0) {
+            *(uint64_t *) gh_shm_ptr(&a, 8192) = 42;
+            _exit(0);
+        }
+        waitpid(pid, &status, 0);
+        is_int(*cell, 42, "child's write seen by the parent");
+    }
+    subtest("adopt") {
+        int fd = dup(a.fd);
+
+        ok(gh_shm_adopt(&b, fd, err, sizeof(err)) == GH_OK, "adopted");
+        is_int(b.hdr->generation, 2, "generation bumped");
+        is_int(*(uint64_t *) gh_shm_ptr(&b, 8192), 42, "content kept");
+        gh_shm_close(&b);
+        a.hdr->layout = GH_SHM_LAYOUT + 1;
+        fd = dup(a.fd);
+        ok(gh_shm_adopt(&b, fd, err, sizeof(err)) == GH_DECLINED,
+           "other layout declined");
+        ok(strstr(err, "layout") != NULL, "and says why: %s", err);
+        (void) close(fd);
+        a.hdr->layout = GH_SHM_LAYOUT;
+    }
+    gh_shm_close(&a);
+    return done_testing();
+}
