@@ -34,6 +34,8 @@ static void conn_run(struct gh_conn *c);
 static void conn_event(struct gh_ev *ev, uint32_t events);
 static void conn_up_event(struct gh_ev *ev, uint32_t events);
 static void conn_timeout(struct gh_timer *t);
+static int conn_add_interim(struct gh_conn *c);
+static int conn_flush(struct gh_conn *c);
 
 /* ---- logging with context ---------------------------------------------- */
 
@@ -267,6 +269,26 @@ conn_error(struct gh_conn *c, int status, enum gh_log_level level, int err,
 
 /* ---- READ_HEAD ---------------------------------------------------------- */
 
+/*
+ * A request that failed before it was routed is still logged: keep its
+ * first line (at most 1 KiB of it), whatever it holds; the access log
+ * escapes it.
+ */
+static void
+conn_keep_bad_line(struct gh_conn *c)
+{
+    const char *p = c->in->data + c->in->start + c->scan_skip;
+    size_t n = gh_buf_len(c->in) - c->scan_skip, k;
+
+    if (c->log_line != NULL)
+        return;
+    for (k = 0; k < n && k < 1024 && p[k] != '\r' && p[k] != '\n'; k++)
+        continue;
+    c->log_line = gh_pool_strndup(&c->pool, p, k);
+    if (c->t_start == 0)
+        c->t_start = c->w->loop.now;
+}
+
 static int
 conn_read_head(struct gh_conn *c)
 {
@@ -288,10 +310,13 @@ conn_read_head(struct gh_conn *c)
                                    &head_len, &status, &why);
             if (rc == GH_OK) {
                 head_len -= c->scan_skip;
-                if (head_len > hmax)
+                if (c->t_start == 0)
+                    c->t_start = c->w->loop.now;
+                if (head_len > hmax) {
+                    conn_keep_bad_line(c);
                     return conn_error(c, 431, GH_LOG_INFO, 0,
                                       "client sent too large request header");
-                c->t_start = c->w->loop.now;
+                }
                 rc = gh_http_parse_head(&c->req, HTTP_REQUEST, 0,
                                         b->data + b->start + c->scan_skip,
                                         head_len, (uint32_t)
@@ -299,6 +324,7 @@ conn_read_head(struct gh_conn *c)
                                         &status, &why);
                 c->head_len = head_len;
                 if (rc != GH_OK) {
+                    conn_keep_bad_line(c);
                     c->keepalive = 0;
                     return conn_error(c, status, GH_LOG_INFO, 0, why);
                 }
@@ -306,9 +332,12 @@ conn_read_head(struct gh_conn *c)
                 c->state = GH_CONN_ROUTE;
                 return GH_OK;
             }
-            if (rc == GH_ERR)
+            if (rc == GH_ERR) {
+                conn_keep_bad_line(c);
                 return conn_error(c, status, GH_LOG_INFO, 0, why);
+            }
             if (len - c->scan_skip >= hmax) {
+                conn_keep_bad_line(c);
                 if (c->scan_pos == c->scan_skip)
                     return conn_error(c, 414, GH_LOG_INFO, 0,
                                       "client sent too long URI");
@@ -319,6 +348,7 @@ conn_read_head(struct gh_conn *c)
                 /* From the first byte, the whole head must arrive within
                  * client_header: a slow drip does not reset it. */
                 c->head_timer = 1;
+                c->t_start = c->w->loop.now;    /* $request_time from here */
                 conn_wait(c, GH_WAIT_CLIENT_READ,
                           conf->timeouts.client_header);
             }
@@ -918,9 +948,15 @@ conn_read_resp(struct gh_conn *c)
                 }
                 if (c->resp.parser.status_code / 100 == 1
                     && c->resp.parser.status_code != 101) {
-                    /* Interim responses (100, 103) end here: we answered
-                     * Expect ourselves, and HTTP/1.0 clients must never
-                     * see one (RFC 9110 15.2). */
+                    /* RFC 9110 15.2: interim responses go on to HTTP/1.1
+                     * clients (103 Early Hints), never to 1.0 ones, and
+                     * not a 100 when we already said Continue ourselves. */
+                    if (c->req.parser.http_minor >= 1
+                        && !(c->sent_continue
+                             && c->resp.parser.status_code == 100)
+                        && conn_add_interim(c) != GH_OK)
+                        return conn_error(c, 502, GH_LOG_ERROR, 0,
+                                          "upstream sent too big header");
                     b->start += (uint32_t) head_len;
                     continue;
                 }
@@ -930,11 +966,9 @@ conn_read_resp(struct gh_conn *c)
                     if (!c->upgrade || !c->resp.upgrade)
                         return conn_error(c, 502, GH_LOG_ERROR, 0,
                                           "upstream sent unexpected 101");
-                } else if (c->upgrade) {
-                    /* Upgrade refused: the client may already be sending
-                     * the new protocol, so this response is the last. */
-                    c->keepalive = 0;
                 }
+                /* An Upgrade the server refused leaves plain HTTP/1.1 on
+                 * the connection (RFC 9110 7.8): it stays as it was. */
                 return conn_build_client_head(c);
             }
             if (len >= b->size)
@@ -942,6 +976,9 @@ conn_read_resp(struct gh_conn *c)
                                   "upstream sent too big header");
         }
         if (!c->urd) {
+            if (c->cout != NULL && gh_buf_len(c->cout) > 0
+                && conn_flush(c) == GH_ERR)
+                return GH_ERR;      /* interim responses, meanwhile */
             conn_wait(c, GH_WAIT_UP_READ, conf->timeouts.upstream_read);
             return GH_AGAIN;
         }
@@ -988,6 +1025,26 @@ conn_resp_body(void *arg, const char *p, size_t n)
     return GH_OK;
 }
 
+/* Forward an interim (1xx) response head as it came, minus hop-by-hop
+ * fields; it is flushed with or before the final response. */
+static int
+conn_add_interim(struct gh_conn *c)
+{
+    struct gh_http_msg *rs = &c->resp;
+    int rc = GH_OK;
+
+    if (conn_ensure(c, &c->cout, GH_BUF_SIZE) != GH_OK)
+        return GH_ERR;
+    rc |= buf_printf(c->cout, "HTTP/1.1 %d %.*s\r\n",
+                     rs->parser.status_code, (int) rs->reason.len,
+                     rs->reason.p ? rs->reason.p : "");
+    for (uint32_t i = 0; i < rs->nhdrs; i++)
+        if (!rs->hdrs[i].hop && rs->hdrs[i].kind != GH_HDR_CONTENT_LENGTH)
+            rc |= buf_add_hdr(c->cout, &rs->hdrs[i]);
+    rc |= BUF_ADDS(c->cout, "\r\n");
+    return rc == GH_OK ? GH_OK : GH_ERR;
+}
+
 static int
 conn_build_client_head(struct gh_conn *c)
 {
@@ -999,8 +1056,7 @@ conn_build_client_head(struct gh_conn *c)
 
     if (conn_ensure(c, &c->cout, GH_BUF_SIZE) != GH_OK)
         return GH_ERR;
-    b = c->cout;
-    b->start = b->end = 0;
+    b = c->cout;        /* may hold interim responses already */
     c->status = status;
     if (status == 101) {
         c->keepalive = 0;
@@ -1105,6 +1161,7 @@ conn_resp_finished(struct gh_conn *c)
     struct gh_http_msg *rs = &c->resp;
 
     c->resp_done = 1;
+    c->ut_ms = c->w->loop.now - c->t_up;    /* to the response's last byte */
     if (c->resp_mode == GH_BODY_CHUNKED)
         (void) BUF_ADDS(c->cout, "0\r\n\r\n");  /* room reserved below */
     /* Reuse the upstream connection only if the message ended by its own
@@ -1347,29 +1404,58 @@ conn_tunnel(struct gh_conn *c)
 
 /* ---- FINISH and LINGER --------------------------------------------------- */
 
+/*
+ * Copy S into the log line, escaping '"', '\\', control and non-ASCII bytes
+ * as \xHH (as nginx does), so a client cannot forge fields or lines.
+ */
+static size_t
+conn_log_escape(char *out, size_t room, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    if (s == NULL)
+        s = "-";
+    for (; *s != '\0' && n + 4 < room; s++) {
+        unsigned char ch = (unsigned char) *s;
+
+        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[ch >> 4];
+            out[n++] = hex[ch & 15];
+        } else {
+            out[n++] = (char) ch;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
 static void
 conn_access_log(struct gh_conn *c)
 {
     struct gh_worker *w = c->w;
-    char line[2048];
-    char ut[32] = "-", up[80] = "-";
+    char line[4096], req[1200], ref[1000], ua[1000];
+    char ut[32] = "-";
     int n;
     gh_msec rt = w->loop.now - c->t_start;
 
     if (w->alog_fd == -1 || c->log_line == NULL)
         return;
     gh_worker_update_time(w);
-    if (c->ut_ms >= 0) {
+    if (c->ut_ms >= 0)
         snprintf(ut, sizeof(ut), "%" PRId64 ".%03" PRId64,
                  c->ut_ms / 1000, c->ut_ms % 1000);
-        if (c->up_server != NULL)
-            snprintf(up, sizeof(up), "%s", c->up_server->addr.text);
-    }
+    (void) conn_log_escape(req, sizeof(req), c->log_line);
+    (void) conn_log_escape(ref, sizeof(ref), c->log_referer);
+    (void) conn_log_escape(ua, sizeof(ua), c->log_ua);
     n = snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %d %" PRIu64
                  " \"%s\" \"%s\" upstream=%s ut=%s rt=%" PRId64 ".%03" PRId64
-                 "\n", c->peer_ip, w->log_time, c->log_line, c->status,
-                 c->body_sent, c->log_referer ? c->log_referer : "-",
-                 c->log_ua ? c->log_ua : "-", up, ut, rt / 1000, rt % 1000);
+                 "\n", c->peer_ip, w->log_time, req, c->status,
+                 c->body_sent, ref, ua,
+                 c->up_server ? c->up_server->addr.text : "-", ut,
+                 rt / 1000, rt % 1000);
     if (n > 0)
         gh_worker_alog(w, line, GH_MIN((size_t) n, sizeof(line) - 1));
 }
@@ -1389,6 +1475,7 @@ conn_reset_request(struct gh_conn *c)
     c->log_line = c->log_referer = c->log_ua = NULL;
     c->head_len = 0;
     c->head_timer = 0;
+    c->t_start = 0;
     c->req_done = c->resp_started = c->resp_done = c->up_keep = 0;
     c->reused = c->replay_ok = c->force_new = c->sent_continue = 0;
     c->upgrade = c->req_chunked_out = c->resp_eof = 0;

@@ -43,6 +43,12 @@ gh_http_scan_head(const char *buf, size_t len, size_t *pos, size_t *skip,
 
         if (nl == NULL) {
             *pos = i;
+            /* A NUL can never be part of a head: fail now, not at the
+             * header timeout (memchr is cheap on the unfinished line). */
+            if (memchr(buf + i, '\0', len - i) != NULL) {
+                *why = "control character in message head";
+                return GH_ERR;
+            }
             if (first && len - i > line1_max) {
                 *status = 414;
                 *why = "request line too long";
@@ -180,7 +186,12 @@ http_on_headers_complete(http_parser *p)
 
     m->head_done = 1;
     http_classify(m);
-    /* 1: "no body" — for a response to HEAD (RFC 9110 9.3.2). */
+    /* RFC 9110 6.4.1: responses to HEAD, 1xx, 204 and 304 have no body,
+     * whatever Content-Length says; 1 tells http-parser to skip it. */
+    if (p->type == HTTP_RESPONSE
+        && (p->status_code / 100 == 1 || p->status_code == 204
+            || p->status_code == 304))
+        m->no_body = 1;
     return m->no_body ? 1 : 0;
 }
 
@@ -366,8 +377,8 @@ http_parse_cl(struct gh_str v, int64_t *out)
  * recorded headers whether or not http-parser accepted the head.
  */
 static int
-http_check_framing(struct gh_http_msg *m, int request, int *status,
-                   const char **why)
+http_check_framing(struct gh_http_msg *m, int request, int check_host,
+                   int *status, const char **why)
 {
     int ncl = 0, nte = 0, nhost = 0;
     int64_t cl = -1;
@@ -413,11 +424,13 @@ http_check_framing(struct gh_http_msg *m, int request, int *status,
         *why = "both Content-Length and Transfer-Encoding";
         return GH_ERR;
     }
-    if (request && nhost > 1) {
+    if (!check_host) {
+        /* The head did not parse: only framing explains it better. */
+    } else if (request && nhost > 1) {
         *why = "more than one Host header";
         return GH_ERR;
     }
-    if (request && nhost == 0 && m->parser.http_major == 1
+    if (check_host && request && nhost == 0 && m->parser.http_major == 1
         && m->parser.http_minor >= 1) {
         *why = "no Host header in an HTTP/1.1 request";     /* RFC 9112 3.2 */
         return GH_ERR;
@@ -464,14 +477,14 @@ gh_http_parse_head(struct gh_http_msg *m, enum http_parser_type type,
     if (e != HPE_OK || (n != len && !m->parser.upgrade)) {
         if (!m->head_done)
             http_classify(m);
-        if (http_check_framing(m, request, status, why) == GH_OK) {
+        if (http_check_framing(m, request, 0, status, why) == GH_OK) {
             *status = request ? 400 : 502;
             *why = e != HPE_OK ? http_errno_description(e)
                                : "malformed message head";
         }
         return GH_ERR;
     }
-    if (http_check_framing(m, request, status, why) != GH_OK)
+    if (http_check_framing(m, request, 1, status, why) != GH_OK)
         return GH_ERR;
     if (m->parser.http_major != 1) {
         *status = request ? 505 : 502;

@@ -34,8 +34,8 @@ struct gh_worker {
     int                    accept_paused;
     int                    draining;    /* QUIT: finish and exit */
     gh_msec                drain_deadline;
-    /* Access log: buffered, flushed at 48 KiB, every second and at exit,
-     * so a request costs no write(2) of its own. */
+    /* Access log: buffered, written once per pass of the event loop (and
+     * at 48 KiB), so a busy worker pays one write(2) for many requests. */
     int                    alog_fd;     /* -1: off */
     char                  *alog_buf;    /* owns */
     size_t                 alog_len;
