@@ -170,6 +170,8 @@ conn_up_release(struct gh_conn *c, int reuse)
     if (uc == NULL)
         return;
     c->uc = NULL;
+    c->u_hup = 0;
+    c->urd = c->uwr = 0;
     if (reuse) {
         gh_upstream_pool_put(&c->w->loop, uc);
     } else {
@@ -382,7 +384,7 @@ conn_read_head(struct gh_conn *c)
         }
         n = read(c->ev.fd, b->data + b->end, gh_buf_room(b));
         if (n > 0) {
-            if ((size_t) n < gh_buf_room(b))
+            if ((size_t) n < gh_buf_room(b) && !c->c_hup)
                 c->crd = 0;     /* drained: the next edge will tell */
             b->end += (uint32_t) n;
             continue;
@@ -885,7 +887,7 @@ conn_send_req(struct gh_conn *c)
             gh_buf_compact(in);
             n = read(c->ev.fd, in->data + in->end, gh_buf_room(in));
             if (n > 0) {
-                if ((size_t) n < gh_buf_room(in))
+                if ((size_t) n < gh_buf_room(in) && !c->c_hup)
                     c->crd = 0;
                 in->end += (uint32_t) n;
                 continue;
@@ -985,7 +987,7 @@ conn_read_resp(struct gh_conn *c)
         gh_buf_compact(b);
         n = read(c->uc->ev.fd, b->data + b->end, gh_buf_room(b));
         if (n > 0) {
-            if ((size_t) n < gh_buf_room(b))
+            if ((size_t) n < gh_buf_room(b) && !c->u_hup)
                 c->urd = 0;
             b->end += (uint32_t) n;
             continue;
@@ -1232,7 +1234,7 @@ conn_relay_resp(struct gh_conn *c)
             c->uin->start = c->uin->end = 0;
             n = read(c->uc->ev.fd, c->uin->data, c->uin->size);
             if (n > 0) {
-                if ((size_t) n < c->uin->size)
+                if ((size_t) n < c->uin->size && !c->u_hup)
                     c->urd = 0;
                 c->uin->end = (uint32_t) n;
                 continue;
@@ -1579,6 +1581,10 @@ conn_event(struct gh_ev *ev, uint32_t events)
 
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->crd = 1;
+    /* A FIN that came with the last data gives no further edge: after it,
+     * a short read no longer means "drained", so read on to the EOF. */
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->c_hup = 1;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         c->cwr = 1;
     conn_run(c);
@@ -1594,6 +1600,8 @@ conn_up_event(struct gh_ev *ev, uint32_t events)
         return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->urd = 1;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->u_hup = 1;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         c->uwr = 1;
     conn_run(c);

@@ -75,6 +75,7 @@ struct gh_conn {
     unsigned                  replay_ok:1;  /* whole request still in out */
     unsigned                  force_new:1;  /* retry: no pooled conn */
     unsigned                  c_eof:1, u_eof:1; /* tunnel half-closes */
+    unsigned                  c_hup:1, u_hup:1; /* peer sent FIN/RST */
     unsigned                  sent_continue:1;
     unsigned                  upgrade:1;
     unsigned                  resp_eof:1;   /* body ends at close */
