@@ -16,8 +16,6 @@
 
 #include "worker/core/gh.h"
 
-#define GH_CONF_DEFAULT_PATH "conf/gatehouse.conf"
-
 enum gh_log_level {
     GH_LOG_EMERG = 0,
     GH_LOG_ALERT,

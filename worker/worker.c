@@ -285,6 +285,7 @@ gh_worker_main(const struct gh_conf *conf, struct gh_listener *ls,
 
     *w = (struct gh_worker) { .conf = conf, .ls = ls, .nls = nls,
                               .slot = slot, .alog_fd = -1 };
+    gh_log_set_slot((int) slot);
     sigemptyset(&sa.sa_mask);
     (void) sigaction(SIGQUIT, &sa, NULL);
     (void) sigaction(SIGTERM, &sa, NULL);
