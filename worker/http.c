@@ -49,7 +49,8 @@ gh_http_scan_head(const char *buf, size_t len, size_t *pos, size_t *skip,
                 *why = "control character in message head";
                 return GH_ERR;
             }
-            if (first && len - i > line1_max) {
+            /* A trailing CR is the start of the line end, not the line. */
+            if (first && len - i - (buf[len - 1] == '\r') > line1_max) {
                 *status = 414;
                 *why = "request line too long";
                 return GH_ERR;
@@ -436,8 +437,32 @@ http_check_framing(struct gh_http_msg *m, int request, int check_host,
         return GH_ERR;
     }
     m->content_length = cl;
+    m->remaining = cl > 0 ? (uint64_t) cl : 0;
     m->chunked = nte > 0;
     return GH_OK;
+}
+
+/*
+ * http-parser 2.9 built without HTTP_PARSER_STRICT takes "HTTX/1.1" for a
+ * version; we want exactly "HTTP/" DIGIT "." DIGIT (RFC 9112 2.3), at the
+ * end of a request line or the start of a status line.
+ */
+static int
+http_version_ok(const char *buf, size_t len, int request)
+{
+    const char *eol = memchr(buf, '\r', len);
+    const char *v;
+    size_t n = eol ? (size_t) (eol - buf) : len;
+
+    if (n < 9)
+        return 0;
+    v = request ? buf + n - 8 : buf;
+    if (request && buf[n - 9] != ' ')
+        return 0;
+    if (!request && n > 8 && buf[8] != ' ')
+        return 0;
+    return memcmp(v, "HTTP/", 5) == 0 && v[5] >= '0' && v[5] <= '9'
+           && v[6] == '.' && v[7] >= '0' && v[7] <= '9';
 }
 
 int
@@ -459,6 +484,10 @@ gh_http_parse_head(struct gh_http_msg *m, enum http_parser_type type,
     if (m->hdrs == NULL) {
         *status = 500;
         *why = "out of memory for headers";
+        return GH_ERR;
+    }
+    if (!http_version_ok(buf, len, request)) {
+        *why = request ? "invalid request line" : "invalid status line";
         return GH_ERR;
     }
     http_parser_init(&m->parser, type);
@@ -495,26 +524,203 @@ gh_http_parse_head(struct gh_http_msg *m, enum http_parser_type type,
     return GH_OK;
 }
 
+enum http_chunk_state {
+    CH_SIZE = 0,        /* first hex digit of a chunk size */
+    CH_SIZE_MORE,       /* more digits, BWS, ';' or CR */
+    CH_SIZE_WS,         /* BWS after the size: only before ';' */
+    CH_EXT,             /* chunk extension, up to CR (ignored) */
+    CH_SIZE_LF,         /* LF after the size line */
+    CH_DATA,
+    CH_DATA_CR,
+    CH_DATA_LF,
+    CH_TRAILER,         /* start of a trailer line, or the final CRLF */
+    CH_TRAILER_LINE,
+    CH_TRAILER_LF,
+    CH_END_LF           /* LF of the final CRLF */
+};
+
+/* Bounds on what we skip, so a client cannot feed us endless framing. */
+#define CHUNK_EXT_MAX     4096
+#define CHUNK_TRAILER_MAX 16384
+
+static int
+http_hex(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static ssize_t
+http_chunked(struct gh_http_msg *m, const char *p, size_t n, const char **why)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned char c = (unsigned char) p[i];
+        int h;
+
+        switch (m->chunk_state) {
+        case CH_SIZE:
+        case CH_SIZE_MORE:
+            h = http_hex(c);
+            if (h >= 0) {
+                /* 15 digits: sizes stay below 2^60, no overflow games. */
+                if (++m->chunk_aux > 15) {
+                    *why = "chunk size too long";
+                    return GH_ERR;
+                }
+                m->remaining = m->remaining * 16 + (uint64_t) h;
+                m->chunk_state = CH_SIZE_MORE;
+            } else if (m->chunk_state == CH_SIZE) {
+                *why = "invalid chunk size";
+                return GH_ERR;
+            } else if (c == '\r') {
+                m->chunk_state = CH_SIZE_LF;
+            } else if (c == ';') {
+                m->chunk_state = CH_EXT;
+                m->chunk_aux = 0;
+            } else if (c == ' ' || c == '\t') {
+                m->chunk_state = CH_SIZE_WS;
+            } else {
+                *why = "invalid chunk size";
+                return GH_ERR;
+            }
+            i++;
+            break;
+        case CH_SIZE_WS:
+            if (c == ';') {
+                m->chunk_state = CH_EXT;
+                m->chunk_aux = 0;
+            } else if (c != ' ' && c != '\t') {
+                *why = "invalid chunk size";
+                return GH_ERR;
+            }
+            i++;
+            break;
+        case CH_EXT:
+            if (c == '\r') {
+                m->chunk_state = CH_SIZE_LF;
+            } else if ((c < 0x20 && c != '\t') || c == 0x7f
+                       || ++m->chunk_aux > CHUNK_EXT_MAX) {
+                *why = "invalid chunk extension";
+                return GH_ERR;
+            }
+            i++;
+            break;
+        case CH_SIZE_LF:
+            if (c != '\n') {
+                *why = "chunk size line not ended by CRLF";
+                return GH_ERR;
+            }
+            i++;
+            m->chunk_aux = 0;
+            m->chunk_state = m->remaining ? CH_DATA : CH_TRAILER;
+            break;
+        case CH_DATA: {
+            size_t k = (size_t) GH_MIN((uint64_t) (n - i), m->remaining);
+
+            if (m->on_body != NULL && m->on_body(m->arg, p + i, k) != GH_OK) {
+                *why = "body sink failed";
+                return GH_ERR;
+            }
+            i += k;
+            m->remaining -= k;
+            if (m->remaining == 0)
+                m->chunk_state = CH_DATA_CR;
+            break;
+        }
+        case CH_DATA_CR:
+        case CH_DATA_LF:
+            if (c != (m->chunk_state == CH_DATA_CR ? '\r' : '\n')) {
+                *why = "chunk data not followed by CRLF";
+                return GH_ERR;
+            }
+            i++;
+            if (m->chunk_state == CH_DATA_LF) {
+                m->chunk_state = CH_SIZE;
+                m->chunk_aux = 0;
+            } else {
+                m->chunk_state = CH_DATA_LF;
+            }
+            break;
+        case CH_TRAILER:
+            if (c == '\r') {
+                m->chunk_state = CH_END_LF;
+                i++;
+                break;
+            }
+            m->chunk_state = CH_TRAILER_LINE;
+            /* fall through */
+        case CH_TRAILER_LINE:
+            /* Trailer fields are dropped (RFC 9112 7.1.2 allows it), but
+             * must still be lines of visible text of bounded length. */
+            if (c == '\r') {
+                m->chunk_state = CH_TRAILER_LF;
+            } else if ((c < 0x20 && c != '\t') || c == 0x7f
+                       || ++m->chunk_aux > CHUNK_TRAILER_MAX) {
+                *why = "invalid trailer section";
+                return GH_ERR;
+            }
+            i++;
+            break;
+        case CH_TRAILER_LF:
+        case CH_END_LF:
+            if (c != '\n') {
+                *why = "trailer line not ended by CRLF";
+                return GH_ERR;
+            }
+            i++;
+            if (m->chunk_state == CH_END_LF) {
+                m->complete = 1;
+                return (ssize_t) i;
+            }
+            m->chunk_state = CH_TRAILER;
+            break;
+        default:
+            *why = "chunk decoder in a bad state";
+            return GH_ERR;
+        }
+    }
+    return (ssize_t) i;
+}
+
 ssize_t
 gh_http_feed_body(struct gh_http_msg *m, const char *p, size_t n,
                   const char **why)
 {
-    size_t done;
-    enum http_errno e;
-
-    m->parser.data = m;
-    done = http_parser_execute(&m->parser, &http_settings, p, n);
-    e = HTTP_PARSER_ERRNO(&m->parser);
-    if (e == HPE_PAUSED) {
-        http_parser_pause(&m->parser, 0);
-        return (ssize_t) done;
-    }
-    if (e != HPE_OK) {
-        *why = e == HPE_CB_body ? "body sink failed"
-                                : http_errno_description(e);
+    if (m->complete)
+        return 0;
+    if (n == 0) {
+        /* The peer closed.  Only a body that runs to the close ends so
+         * (RFC 9112 6.3 (8)); anything else was cut short. */
+        if (!m->chunked && m->content_length < 0) {
+            m->complete = 1;
+            return 0;
+        }
+        *why = "connection closed before the end of the body";
         return GH_ERR;
     }
-    return (ssize_t) done;
+    if (m->chunked)
+        return http_chunked(m, p, n, why);
+    if (m->content_length >= 0) {
+        size_t k = (size_t) GH_MIN((uint64_t) n, m->remaining);
+
+        if (m->on_body != NULL && m->on_body(m->arg, p, k) != GH_OK) {
+            *why = "body sink failed";
+            return GH_ERR;
+        }
+        m->remaining -= k;
+        if (m->remaining == 0)
+            m->complete = 1;
+        return (ssize_t) k;
+    }
+    if (m->on_body != NULL && m->on_body(m->arg, p, n) != GH_OK) {
+        *why = "body sink failed";
+        return GH_ERR;
+    }
+    return (ssize_t) n;
 }
 
 const char *

@@ -68,6 +68,10 @@ struct gh_http_msg {
     unsigned       expect_continue:1;
     unsigned       overflow:1;      /* more headers than cap */
     struct gh_hdr *host;        /* borrows from hdrs, or NULL */
+    /* Body framing, ours (RFC 9112 6, 7.1): http-parser only reads heads. */
+    uint64_t       remaining;   /* Content-Length or current chunk bytes */
+    uint32_t       chunk_state; /* see http.c */
+    uint32_t       chunk_aux;   /* digits / extension / trailer bytes */
     /* Body sink, set by the caller before feeding body bytes. */
     int          (*on_body)(void *arg, const char *p, size_t n);
     void          *arg;
@@ -98,9 +102,13 @@ int gh_http_parse_head(struct gh_http_msg *m, enum http_parser_type type,
                        int *status, const char **why);
 
 /*
- * Feed body bytes (after the head) to the message's parser.  The parser
- * calls m->on_body for decoded data.  Returns the bytes consumed, or GH_ERR
- * with *WHY on a framing error.  Stops after the message's last byte (the
+ * Feed body bytes (after the head): decoded data goes to m->on_body.
+ * Framing is ours and strict: Content-Length, chunked exactly as RFC 9112
+ * 7.1 (CRLF everywhere, bounded size, extension and trailer lengths,
+ * trailers dropped), or, for a response with neither, everything up to the
+ * connection's close.  N == 0 means the peer closed: that completes a
+ * close-delimited body and is an error anywhere else.  Returns the bytes
+ * consumed, or GH_ERR with *WHY.  Stops after the message's last byte (the
  * rest belongs to the next message) and sets m->complete.
  */
 ssize_t gh_http_feed_body(struct gh_http_msg *m, const char *p, size_t n,

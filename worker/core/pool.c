@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +25,13 @@ void *
 gh_pool_alloc(struct gh_pool *p, size_t n)
 {
     struct gh_pool_block *b = p->head;
-    size_t need = (n + 15) & ~(size_t) 15;
+    size_t need;
 
-    if (p->max && p->used + need > p->max)
+    /* Round up without wrapping: a huge N must fail, not become 0. */
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    need = (n + 15) & ~(size_t) 15;
+    if (p->max && (need > p->max || p->used > p->max - need))
         return NULL;
     if (b == NULL || b->size - b->off < need) {
         size_t size = need > POOL_BLOCK - sizeof(*b)
