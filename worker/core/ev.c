@@ -204,6 +204,8 @@ gh_loop_once(struct gh_loop *loop, gh_msec max_wait)
         if (wait < 0 || d < wait)
             wait = d;
     }
+    if (wait > 86400000)
+        wait = 86400000;    /* epoll takes an int: wake daily at most */
     /* epoll_pwait: signals stay blocked except while we sleep, so a
      * signal's flag is never set just after we checked it. */
     n = epoll_pwait(loop->epfd, evs, EV_BATCH, (int) wait, loop->sigmask);

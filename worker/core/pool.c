@@ -53,7 +53,7 @@ gh_pool_alloc(struct gh_pool *p, size_t n)
 char *
 gh_pool_strndup(struct gh_pool *p, const char *s, size_t n)
 {
-    char *d = gh_pool_alloc(p, n + 1);
+    char *d = n < SIZE_MAX ? gh_pool_alloc(p, n + 1) : NULL;
 
     if (d != NULL) {
         memcpy(d, s, n);
