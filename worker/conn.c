@@ -1465,7 +1465,9 @@ conn_access_log(struct gh_conn *c)
 static void
 conn_reset_request(struct gh_conn *c)
 {
-    gh_pool_reset(&c->pool);
+    /* An idle keep-alive connection holds no pool block and no buffer:
+     * only struct gh_conn itself (see conn_release_buffers). */
+    gh_pool_destroy(&c->pool);
     memset(&c->req, 0, sizeof(c->req));
     memset(&c->resp, 0, sizeof(c->resp));
     c->site = NULL;
