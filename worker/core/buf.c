@@ -4,7 +4,7 @@
 
 /* Free list of GH_BUF_SIZE buffers, per process (workers are single
  * threaded).  Bounded so a burst does not pin memory forever. */
-#define BUF_FREE_MAX 1024
+#define BUF_FREE_MAX 256       /* 8 MiB of 32 KiB buffers at most */
 
 static struct gh_buf *buf_free[BUF_FREE_MAX];
 static uint32_t buf_nfree;

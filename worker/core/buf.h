@@ -11,7 +11,7 @@
 
 #include "worker/core/gh.h"
 
-#define GH_BUF_SIZE 16384
+#define GH_BUF_SIZE 32768
 
 struct gh_buf {
     char    *data;      /* owns */
