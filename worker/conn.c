@@ -128,6 +128,46 @@ buf_add_hdr(struct gh_buf *b, const struct gh_hdr *h)
     return GH_OK;
 }
 
+/*
+ * Read from the client (UP == 0) or the upstream into B's free space.
+ * Returns the bytes read, 0 at EOF, GH_AGAIN when drained (the side's
+ * "may read" flag is cleared: its next edge will set it) or GH_ERR with
+ * errno.  A short read counts as drained unless the peer's FIN was seen
+ * (EPOLLRDHUP), since a FIN that came with the data gives no new edge.
+ */
+static ssize_t
+conn_recv(struct gh_conn *c, int up, struct gh_buf *b)
+{
+    int fd = up ? c->uc->ev.fd : c->ev.fd;
+
+    for (;;) {
+        size_t room = gh_buf_room(b);
+        ssize_t n = read(fd, b->data + b->end, room);
+
+        if (n > 0) {
+            if ((size_t) n < room && !(up ? c->u_hup : c->c_hup)) {
+                if (up)
+                    c->urd = 0;
+                else
+                    c->crd = 0;
+            }
+            b->end += (uint32_t) n;
+            return n;
+        }
+        if (n == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return GH_ERR;
+        if (up)
+            c->urd = 0;
+        else
+            c->crd = 0;
+        return GH_AGAIN;
+    }
+}
+
 static int
 conn_ensure(struct gh_conn *c, struct gh_buf **b, uint32_t size)
 {
@@ -382,24 +422,14 @@ conn_read_head(struct gh_conn *c)
                 c->in = b = nb;
             }
         }
-        n = read(c->ev.fd, b->data + b->end, gh_buf_room(b));
-        if (n > 0) {
-            if ((size_t) n < gh_buf_room(b) && !c->c_hup)
-                c->crd = 0;     /* drained: the next edge will tell */
-            b->end += (uint32_t) n;
+        n = conn_recv(c, 0, b);
+        if (n > 0 || n == GH_AGAIN)
             continue;
-        }
         if (n == 0) {
             if (len > 0)
                 conn_log(c, GH_LOG_INFO, 0, "client closed connection");
             return GH_ERR;
         }
-        if (errno == EAGAIN) {
-            c->crd = 0;
-            continue;
-        }
-        if (errno == EINTR)
-            continue;
         conn_log(c, GH_LOG_INFO, errno, "recv() failed");
         return GH_ERR;
     }
@@ -885,18 +915,8 @@ conn_send_req(struct gh_conn *c)
                 return GH_AGAIN;
             }
             gh_buf_compact(in);
-            n = read(c->ev.fd, in->data + in->end, gh_buf_room(in));
-            if (n > 0) {
-                if ((size_t) n < gh_buf_room(in) && !c->c_hup)
-                    c->crd = 0;
-                in->end += (uint32_t) n;
-                continue;
-            }
-            if (n == -1 && errno == EAGAIN) {
-                c->crd = 0;
-                continue;
-            }
-            if (n == -1 && errno == EINTR)
+            n = conn_recv(c, 0, in);
+            if (n > 0 || n == GH_AGAIN)
                 continue;
             conn_log(c, GH_LOG_INFO, n == 0 ? 0 : errno, n == 0
                      ? "client closed connection while sending body"
@@ -985,18 +1005,8 @@ conn_read_resp(struct gh_conn *c)
             return GH_AGAIN;
         }
         gh_buf_compact(b);
-        n = read(c->uc->ev.fd, b->data + b->end, gh_buf_room(b));
-        if (n > 0) {
-            if ((size_t) n < gh_buf_room(b) && !c->u_hup)
-                c->urd = 0;
-            b->end += (uint32_t) n;
-            continue;
-        }
-        if (n == -1 && errno == EAGAIN) {
-            c->urd = 0;
-            continue;
-        }
-        if (n == -1 && errno == EINTR)
+        n = conn_recv(c, 1, b);
+        if (n > 0 || n == GH_AGAIN)
             continue;
         if (len == 0 && c->reused) {
             /* A pooled connection the server had closed (RFC 9112 9.3.1):
@@ -1232,18 +1242,8 @@ conn_relay_resp(struct gh_conn *c)
                 return GH_AGAIN;
             }
             c->uin->start = c->uin->end = 0;
-            n = read(c->uc->ev.fd, c->uin->data, c->uin->size);
-            if (n > 0) {
-                if ((size_t) n < c->uin->size && !c->u_hup)
-                    c->urd = 0;
-                c->uin->end = (uint32_t) n;
-                continue;
-            }
-            if (n == -1 && errno == EAGAIN) {
-                c->urd = 0;
-                continue;
-            }
-            if (n == -1 && errno == EINTR)
+            n = conn_recv(c, 1, c->uin);
+            if (n > 0 || n == GH_AGAIN)
                 continue;
             if (n == 0 && c->resp_eof) {
                 /* A body delimited by close ends here (RFC 9112 6.3.8). */
