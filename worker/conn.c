@@ -211,6 +211,7 @@ conn_up_release(struct gh_conn *c, int reuse)
         return;
     c->uc = NULL;
     c->u_hup = 0;
+    c->u_eof = 0;
     c->urd = c->uwr = 0;
     if (reuse) {
         gh_upstream_pool_put(&c->w->loop, uc);
@@ -709,10 +710,16 @@ conn_start_static(struct gh_conn *c, const char *path)
 /* ---- CONNECT ------------------------------------------------------------ */
 
 /*
- * The upstream attempt failed before any response byte.  Another server is
- * tried once when nothing can have reached the backend (connect failed), or
- * a fresh connection when a pooled one turned out stale and the request is
- * safe to replay; otherwise 502 (or 504 for a timeout).
+ * The upstream attempt failed before any response byte.  What may be tried
+ * again, and where:
+ * - nothing of this attempt reached the backend (connect failed, or not a
+ *   byte was sent): another server, once, whatever the method;
+ * - bytes were sent: only an idempotent request whose every byte is still
+ *   in `out` (replay_ok), on a fresh connection (a pooled one that turned
+ *   out stale, RFC 9112 9.3.1) or another server; never a POST, which the
+ *   backend may have acted on, and never a part of a request (sending the
+ *   tail of a body as if it were a request is request smuggling);
+ * otherwise 502 (or 504 for a timeout).
  */
 static int
 conn_up_fail(struct gh_conn *c, int err, const char *why, int stale)
@@ -724,13 +731,17 @@ conn_up_fail(struct gh_conn *c, int err, const char *why, int stale)
     if (c->uc != NULL)
         c->failed_server = stale ? -1 : (int64_t) c->uc->server;
     conn_up_release(c, 0);
-    if (stale && c->replay_ok && conn_idempotent(c) && c->tries < 4) {
-        c->force_new = 1;
-        c->out->start = 0;
-        c->state = GH_CONN_CONNECT;
-        return GH_OK;
-    }
-    if (!stale && c->tries < 2 && u->nservers > 1) {
+    if (!c->sent_any && !c->out_dropped) {
+        /* Nothing of this request reached that server. */
+        if (stale || (c->tries < 2 && u->nservers > 1)) {
+            c->force_new = stale;
+            c->out->start = 0;
+            c->state = GH_CONN_CONNECT;
+            return GH_OK;
+        }
+    } else if (c->replay_ok && !c->out_dropped && conn_idempotent(c)
+               && (stale ? c->tries < 4 : c->tries < 2 && u->nservers > 1)) {
+        c->force_new = stale;
         c->out->start = 0;
         c->state = GH_CONN_CONNECT;
         return GH_OK;
@@ -752,6 +763,7 @@ conn_connect(struct gh_conn *c)
         uint32_t server = gh_upstream_pick(up, c->failed_server);
 
         c->tries++;
+        c->sent_any = 0;
         c->t_up = w->loop.now;
         if (!c->force_new) {
             uc = gh_upstream_pool_take(up, server);
@@ -871,7 +883,8 @@ conn_send_req(struct gh_conn *c)
                 if (c->req_chunked_out && BUF_ADDS(out, "0\r\n\r\n") != GH_OK)
                     return conn_error(c, 500, GH_LOG_ALERT, 0,
                                       "no room for the last chunk");
-                if (out->start == 0 && c->tries <= 1)
+                /* Replayable only if no byte was ever dropped from it. */
+                if (!c->out_dropped)
                     c->replay_ok = 1;
             }
         }
@@ -885,6 +898,7 @@ conn_send_req(struct gh_conn *c)
             n = send(c->uc->ev.fd, out->data + out->start, gh_buf_len(out),
                      MSG_NOSIGNAL);
             if (n > 0) {
+                c->sent_any = 1;
                 if ((size_t) n < gh_buf_len(out))
                     c->uwr = 0;
                 out->start += (uint32_t) n;
@@ -905,8 +919,10 @@ conn_send_req(struct gh_conn *c)
             return GH_OK;
         }
         /* Need more body from the client. */
-        if (!c->replay_ok)
+        if (!c->replay_ok && out->end > 0) {
             out->start = out->end = 0;
+            c->out_dropped = 1;     /* the head is gone: no replay now */
+        }
         if (gh_buf_len(in) == 0) {
             ssize_t n;
 
@@ -1167,6 +1183,22 @@ conn_flush(struct gh_conn *c)
     return GH_OK;
 }
 
+/*
+ * The last read filled the buffer, so the kernel may hold more: bytes
+ * the server sent beyond its response, or its FIN.  Their event is
+ * already spent, so the pool would never notice; look now.  (After a
+ * short read the socket was drained and any later byte raises a new edge
+ * that the pool's idle handler sees: no system call on that path.)
+ */
+static int
+conn_up_quiet(struct gh_conn *c)
+{
+    char ch;
+
+    return recv(c->uc->ev.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == -1
+           && errno == EAGAIN;
+}
+
 static void
 conn_resp_finished(struct gh_conn *c)
 {
@@ -1182,7 +1214,8 @@ conn_resp_finished(struct gh_conn *c)
                        && (rs->chunked || rs->content_length >= 0
                            || c->resp_mode == GH_BODY_NONE)
                        && c->uin != NULL && gh_buf_len(c->uin) == 0
-                       && !c->u_eof);
+                       && !c->u_eof && !c->u_hup
+                       && (!c->urd || conn_up_quiet(c)));
     gh_buf_put(&c->uin);
 }
 
@@ -1482,6 +1515,7 @@ conn_reset_request(struct gh_conn *c)
     c->t_start = 0;
     c->req_done = c->resp_started = c->resp_done = c->up_keep = 0;
     c->reused = c->replay_ok = c->force_new = c->sent_continue = 0;
+    c->out_dropped = c->sent_any = c->c_eof = c->u_eof = 0;
     c->upgrade = c->req_chunked_out = c->resp_eof = 0;
     c->resp_mode = GH_BODY_NONE;
     c->tries = 0;

@@ -74,6 +74,8 @@ struct gh_conn {
     unsigned                  reused:1;     /* upstream conn from the pool */
     unsigned                  replay_ok:1;  /* whole request still in out */
     unsigned                  force_new:1;  /* retry: no pooled conn */
+    unsigned                  out_dropped:1;/* part of the request left out */
+    unsigned                  sent_any:1;   /* a byte of this attempt sent */
     unsigned                  c_eof:1, u_eof:1; /* tunnel half-closes */
     unsigned                  c_hup:1, u_hup:1; /* peer sent FIN/RST */
     unsigned                  sent_continue:1;

@@ -474,12 +474,16 @@ gh_http_parse_head(struct gh_http_msg *m, enum http_parser_type type,
     size_t n;
     enum http_errno e;
     int request = type == HTTP_REQUEST;
+    struct gh_hdr *hdrs = m->cap == max_hdrs ? m->hdrs : NULL;
 
     memset(m, 0, offsetof(struct gh_http_msg, on_body));
     m->content_length = -1;
     m->no_body = head_req;
     m->cap = max_hdrs;
-    m->hdrs = gh_pool_alloc(pool, sizeof(*m->hdrs) * max_hdrs);
+    /* A message parsed again (a final response after 1xx ones) keeps its
+     * header array: a stream of 102s must not eat the request's arena. */
+    m->hdrs = hdrs != NULL ? hdrs
+              : gh_pool_alloc(pool, sizeof(*m->hdrs) * max_hdrs);
     *status = request ? 400 : 502;
     if (m->hdrs == NULL) {
         *status = 500;

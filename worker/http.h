@@ -94,7 +94,8 @@ int gh_http_scan_head(const char *buf, size_t len, size_t *pos,
  * HTTP_REQUEST or HTTP_RESPONSE; HEAD_REQ says a response answers HEAD.
  * MAX_HDRS bounds the header count (past it: GH_ERR, 431).  Returns GH_OK,
  * or GH_ERR with *STATUS (400/431/501 for requests, 502 for responses) and
- * *WHY.  Header storage comes from POOL.
+ * *WHY.  Header storage comes from POOL; M must be zeroed, or hold a
+ * message parsed earlier from the same POOL (its header array is reused).
  */
 int gh_http_parse_head(struct gh_http_msg *m, enum http_parser_type type,
                        int head_req, const char *buf, size_t len,

@@ -106,7 +106,9 @@ upconn_idle_event(struct gh_ev *ev, uint32_t events)
 {
     struct gh_upconn *uc = gh_container_of(ev, struct gh_upconn, ev);
 
-    (void) events;
+    /* Room in the send buffer (ACKs of our last request) is no news. */
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        return;
     upconn_unlink(uc);
     gh_upconn_close(pool_loop, uc);
 }
