@@ -31,6 +31,7 @@
 #define CONF_FILE_MAX     (16 * 1024 * 1024)  /* bigger is surely a mistake */
 #define CONF_BACKLOG      511       /* listen(2) backlog, as nginx */
 #define CONF_MAX_NAMES    128       /* gh_conf_key_names() capacity */
+#define CONF_NAME_MAX     63        /* bytes in an upstream name */
 
 #define CONF_K            1024ULL
 #define CONF_M            (1024ULL * 1024)
@@ -62,6 +63,9 @@ enum gh_conf_key_type {
     GH_CK_LOG_LEVEL,    /* enum gh_log_level, by name */
     GH_CK_ADDR,         /* struct gh_addr from numeric "host:port" */
     GH_CK_UPSTREAM,     /* struct gh_upstream *, by name */
+    GH_CK_BOOL,         /* int 0 or 1, a libconfig boolean */
+    GH_CK_ENUM,         /* int (an enum), by name from .names */
+    GH_CK_FUNC,         /* a scalar with its own .parse and .dump */
     GH_CK_GROUP,        /* nested struct at offset, its keys in .sub */
     GH_CK_LIST,         /* list of groups: .parse, element keys in .sub */
     GH_CK_NAMED,        /* group of named groups: .parse, keys in .sub */
@@ -72,6 +76,25 @@ enum gh_conf_key_type {
 #define GH_CKF_OFF      0x02    /* PATH: "off" means none (NULL) */
 #define GH_CKF_STDERR   0x04    /* PATH: "stderr" is kept as is */
 #define GH_CKF_STDOUT   0x08    /* PATH: "stdout" is kept as is */
+/*
+ * GROUP: its presence turns a feature on.  Absent, the struct stays zeroed
+ * and is not dumped; so its first field must be an int-sized enum that is 0
+ * exactly when off (struct gh_health: GH_HEALTH_NONE), and no key of the
+ * group may parse to 0 there.
+ */
+#define GH_CKF_OPTIONAL 0x10
+
+/* ENUM: the accepted names and the value each stores; NULL-ended. */
+struct conf_enum {
+    const char *name;
+    int         value;
+};
+
+/* ENUM and BOOL keys store an int; so do these enums. */
+_Static_assert(sizeof(enum gh_balance) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum gh_health_type) == sizeof(int), "enum size");
+_Static_assert(offsetof(struct gh_health, type) == 0,
+               "GH_CKF_OPTIONAL: the type comes first");
 
 struct conf_ctx;
 
@@ -84,10 +107,14 @@ struct gh_conf_key {
     uint64_t                  max;
     unsigned                  flags;    /* GH_CKF_* */
     const struct gh_conf_key *sub;      /* containers: element keys */
-    /* Containers: BASE is the struct holding the key (array + count). */
+    /*
+     * Containers and FUNC: BASE is the struct holding the key (array +
+     * count), S is NULL when the key is absent.
+     */
     int  (*parse)(struct conf_ctx *cx, const config_setting_t *s,
                   const char *path, void *base);
     void (*dump)(FILE *out, const void *base, int indent);
+    const struct conf_enum   *names;    /* ENUM */
 };
 
 struct conf_ctx {
@@ -121,6 +148,36 @@ static void conf_dump_sites(FILE *out, const void *base, int indent);
 static void conf_dump_listen(FILE *out, const void *base, int indent);
 static void conf_dump_hosts(FILE *out, const void *base, int indent);
 static void conf_dump_routes(FILE *out, const void *base, int indent);
+static int conf_hash_key(struct conf_ctx *cx, const config_setting_t *s,
+                         const char *path, void *base);
+static void conf_dump_hash_key(FILE *out, const void *base, int indent);
+static int conf_status(struct conf_ctx *cx, const config_setting_t *s,
+                       const char *path, void *base);
+static void conf_dump_status(FILE *out, const void *base, int indent);
+
+/* Names of enum values; the config spells them so, and so do the logs. */
+
+static const struct conf_enum conf_balance_names[] = {
+    { "round_robin", GH_BALANCE_ROUND_ROBIN },
+    { "least_conn",  GH_BALANCE_LEAST_CONN },
+    { "random2",     GH_BALANCE_RANDOM2 },
+    { "hash",        GH_BALANCE_HASH },
+    { NULL, 0 }
+};
+
+/* all_down: stored in gh_upstream.all_down_try. */
+static const struct conf_enum conf_all_down_names[] = {
+    { "503",        0 },
+    { "try_anyway", 1 },
+    { NULL, 0 }
+};
+
+/* GH_HEALTH_NONE has no name: leaving the group out is how to say it. */
+static const struct conf_enum conf_health_names[] = {
+    { "http", GH_HEALTH_HTTP },
+    { "tcp",  GH_HEALTH_TCP },
+    { NULL, 0 }
+};
 
 /* The key tables, one per section.  Order is parse and dump order. */
 
@@ -174,12 +231,65 @@ static const struct gh_conf_key conf_server_keys[] = {
       .flags = GH_CKF_REQUIRED },
     { "weight", GH_CK_U32, offsetof(struct gh_server, weight),
       .def = "1", .min = 1, .max = 1000 },
+    /* 0 = no cap */
+    { "max_conns", GH_CK_U32, offsetof(struct gh_server, max_conns),
+      .def = "0", .min = 0, .max = 1000000 },
+    { "backup", GH_CK_BOOL, offsetof(struct gh_server, backup),
+      .def = "false" },
+    /* 0 = back at full weight at once */
+    { "slow_start", GH_CK_DURATION, offsetof(struct gh_server, slow_start),
+      .def = "0s", .min = 0, .max = CONF_DAY },
+    { NULL }
+};
+
+/* Active checks; the group's presence turns them on (GH_CKF_OPTIONAL). */
+static const struct gh_conf_key conf_health_keys[] = {
+    { "type", GH_CK_ENUM, offsetof(struct gh_health, type),
+      .def = "http", .names = conf_health_names },
+    /* HTTP only; checked in conf_health_check() */
+    { "path", GH_CK_STRING, offsetof(struct gh_health, path), .def = "/" },
+    { "host", GH_CK_STRING, offsetof(struct gh_health, host), .def = NULL },
+    { "interval", GH_CK_DURATION, offsetof(struct gh_health, interval),
+      .def = "2s", .min = 10, .max = CONF_DAY },
+    /* Also at most interval: conf_health_check(). */
+    { "timeout", GH_CK_DURATION, offsetof(struct gh_health, timeout),
+      .def = "1s", .min = 1, .max = CONF_DAY },
+    { "rise", GH_CK_U32, offsetof(struct gh_health, rise),
+      .def = "2", .min = 1, .max = 100 },
+    { "fall", GH_CK_U32, offsetof(struct gh_health, fall),
+      .def = "3", .min = 1, .max = 100 },
+    /* HTTP only: status_lo, status_hi */
+    { "status", GH_CK_FUNC, 0, .parse = conf_status,
+      .dump = conf_dump_status },
     { NULL }
 };
 
 static const struct gh_conf_key conf_upstream_keys[] = {
     { "keepalive", GH_CK_U32, offsetof(struct gh_upstream, keepalive),
       .def = "32", .min = 0, .max = 10000 },
+    { "balance", GH_CK_ENUM, offsetof(struct gh_upstream, balance),
+      .def = "round_robin", .names = conf_balance_names },
+    /* hash_key, hash_name; only with balance = "hash" */
+    { "hash_key", GH_CK_FUNC, 0, .parse = conf_hash_key,
+      .dump = conf_dump_hash_key },
+    { "retries", GH_CK_U32, offsetof(struct gh_upstream, retries),
+      .def = "1", .min = 0, .max = 10 },
+    /* 0 = no passive checks */
+    { "max_fails", GH_CK_U32, offsetof(struct gh_upstream, max_fails),
+      .def = "1", .min = 0, .max = 1000 },
+    { "fail_timeout", GH_CK_DURATION,
+      offsetof(struct gh_upstream, fail_timeout),
+      .def = "10s", .min = 1, .max = CONF_DAY },
+    { "all_down", GH_CK_ENUM, offsetof(struct gh_upstream, all_down_try),
+      .def = "503", .names = conf_all_down_names },
+    /* 0 = answer 503 at once when every server is at max_conns */
+    { "queue", GH_CK_U32, offsetof(struct gh_upstream, queue),
+      .def = "100", .min = 0, .max = 100000 },
+    { "queue_timeout", GH_CK_DURATION,
+      offsetof(struct gh_upstream, queue_timeout),
+      .def = "10s", .min = 1, .max = CONF_DAY },
+    { "health", GH_CK_GROUP, offsetof(struct gh_upstream, health),
+      .flags = GH_CKF_OPTIONAL, .sub = conf_health_keys },
     { "servers", GH_CK_LIST, 0, .flags = GH_CKF_REQUIRED,
       .sub = conf_server_keys, .parse = conf_servers,
       .dump = conf_dump_servers },
@@ -194,10 +304,14 @@ static const struct gh_conf_key conf_route_keys[] = {
     { "root", GH_CK_PATH, offsetof(struct gh_route, root), .def = NULL },
     { "index", GH_CK_STRING, offsetof(struct gh_route, index),
       .def = "index.html" },
+    { "metrics", GH_CK_BOOL, offsetof(struct gh_route, metrics),
+      .def = "false" },
     { NULL }
 };
 
 static const struct gh_conf_key conf_site_keys[] = {
+    /* Default: the first host, else the first listen address (conf_sites) */
+    { "name", GH_CK_STRING, offsetof(struct gh_site, name), .def = NULL },
     { "listen", GH_CK_ARRAY, 0, .flags = GH_CKF_REQUIRED,
       .parse = conf_listen, .dump = conf_dump_listen },
     { "hosts", GH_CK_ARRAY, 0, .parse = conf_hosts, .dump = conf_dump_hosts },
@@ -790,6 +904,54 @@ conf_resolve(struct conf_ctx *cx, const char *v)
 
 /* Scalars */
 
+/* The name of VALUE in NAMES, or "?" (a value no name maps to is a bug). */
+static const char *
+conf_enum_name(const struct conf_enum *names, int value)
+{
+    for (; names->name != NULL; names++) {
+        if (names->value == value)
+            return names->name;
+    }
+    return "?";
+}
+
+/*
+ * STR, one of K's names, into the int at DST; else "unknown value", with
+ * the closest name or the whole list.  BARE: STR was an integer, so it is
+ * printed without quotes.
+ */
+static int
+conf_enum(struct conf_ctx *cx, const struct gh_conf_key *k,
+          const config_setting_t *s, const char *path, const char *str,
+          int bare, void *dst)
+{
+    const char *names[CONF_MAX_NAMES], *best;
+    char q[96], want[256];
+    size_t i, n = 0, w = 0;
+
+    for (i = 0; k->names[i].name != NULL; i++) {
+        if (strcmp(str, k->names[i].name) == 0) {
+            *(int *) dst = k->names[i].value;
+            return GH_OK;
+        }
+        if (n < GH_NELEM(names))
+            names[n++] = k->names[i].name;
+    }
+    (void) conf_quote(str, q, sizeof(q));
+    best = conf_suggest(str, names, n);
+    if (best != NULL)
+        return conf_err(cx, s, path, bare ? "unknown value %s (did you mean "
+                        "\"%s\"?)" : "unknown value \"%s\" (did you mean "
+                        "\"%s\"?)", q, best);
+    want[0] = '\0';
+    for (i = 0; i < n && w < sizeof(want); i++)
+        w += (size_t) snprintf(want + w, sizeof(want) - w, "%s\"%s\"",
+                               i == 0 ? "" : i + 1 < n ? ", " : " or ",
+                               names[i]);
+    return conf_err(cx, s, path, bare ? "unknown value %s (want %s)"
+                    : "unknown value \"%s\" (want %s)", q, want);
+}
+
 /* "auto": one worker per core, within the key's range. */
 static int
 conf_workers_auto(const struct gh_conf_key *k, void *dst)
@@ -917,6 +1079,26 @@ conf_scalar(struct conf_ctx *cx, const struct gh_conf_key *k,
                         "alert, crit, error, warn, notice, info or debug)",
                         conf_quote(str, q, sizeof(q)));
 
+    case GH_CK_BOOL:
+        if (s == NULL) {
+            *(int *) dst = strcmp(str, "true") == 0;
+            return GH_OK;
+        }
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+            return conf_type_err(cx, s, path, "a boolean (true or false)");
+        *(int *) dst = config_setting_get_bool(s) ? 1 : 0;
+        return GH_OK;
+
+    case GH_CK_ENUM:
+        /* An integer matches a numeric name: all_down = 503. */
+        if (is_int) {
+            (void) snprintf(a, sizeof(a), "%lld", iv);
+            str = a;
+        }
+        if (str == NULL)
+            return conf_type_err(cx, s, path, "a string");
+        return conf_enum(cx, k, s, path, str, is_int, dst);
+
     case GH_CK_STRING:
     case GH_CK_PATH:
     case GH_CK_ADDR:
@@ -1034,6 +1216,8 @@ conf_group(struct conf_ctx *cx, const config_setting_t *g, const char *path,
         case GH_CK_GROUP:
             if (m != NULL && !config_setting_is_group(m))
                 return conf_type_err(cx, m, sub, "a group { }");
+            if (m == NULL && (k->flags & GH_CKF_OPTIONAL))
+                break;          /* off: stays zeroed */
             if (conf_group(cx, m, sub, k->sub, (char *) base + k->offset)
                 != GH_OK)
                 return GH_ERR;
@@ -1041,6 +1225,7 @@ conf_group(struct conf_ctx *cx, const config_setting_t *g, const char *path,
         case GH_CK_LIST:
         case GH_CK_NAMED:
         case GH_CK_ARRAY:
+        case GH_CK_FUNC:
             if (k->parse(cx, m, sub, base) != GH_OK)
                 return GH_ERR;
             break;
@@ -1118,7 +1303,232 @@ conf_string_elem(const config_setting_t *s, int i, const char *path,
 }
 
 
+/* Checks shared by several keys */
+
+/* RFC 9110 5.6.2: token = 1*tchar; header and cookie names are tokens. */
+static int
+conf_token_ok(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
+              || (*s >= '0' && *s <= '9')
+              || strchr("!#$%&'*+-.^_`|~", *s) != NULL))
+            return 0;
+    }
+    return 1;
+}
+
+/* Printable ASCII without spaces: safe to put in a request line. */
+static int
+conf_visible(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char) *s <= ' ' || (unsigned char) *s >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* A URL path given in the config: a route prefix, a health check path. */
+static int
+conf_url_path(struct conf_ctx *cx, const config_setting_t *s,
+              const char *path, const char *v)
+{
+    char q[96];
+    const char *p;
+
+    if (v[0] != '/')
+        return conf_err(cx, s, path, "\"%s\" must start with '/'",
+                        conf_quote(v, q, sizeof(q)));
+    for (p = v; *p != '\0'; p++) {
+        if ((unsigned char) *p <= ' ' || *p == 0x7f)
+            return conf_err(cx, s, path, "\"%s\" has a space or control "
+                            "character", conf_quote(v, q, sizeof(q)));
+    }
+    return GH_OK;
+}
+
+
 /* Upstreams */
+
+/* "ip", "uri", "header:NAME", "cookie:NAME" into hash_key, hash_name. */
+static int
+conf_hash_key(struct conf_ctx *cx, const config_setting_t *s,
+              const char *path, void *base)
+{
+    static const char *const simple[] = { "ip", "uri" };
+    struct gh_upstream *u = base;
+    const char *str, *name, *what, *best;
+    char q[96], *p;
+
+    u->hash_key = GH_HASH_IP;
+    u->hash_name = NULL;
+    if (s == NULL)
+        return GH_OK;
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return conf_type_err(cx, s, path, "a string");
+    str = config_setting_get_string(s);
+    (void) conf_quote(str, q, sizeof(q));
+    if (strcmp(str, "ip") == 0)
+        return GH_OK;
+    if (strcmp(str, "uri") == 0) {
+        u->hash_key = GH_HASH_URI;
+        return GH_OK;
+    }
+    if (strncmp(str, "header:", 7) == 0) {
+        u->hash_key = GH_HASH_HEADER;
+        what = "header";
+    } else if (strncmp(str, "cookie:", 7) == 0) {
+        u->hash_key = GH_HASH_COOKIE;
+        what = "cookie";
+    } else if (strcmp(str, "header") == 0 || strcmp(str, "cookie") == 0) {
+        return conf_err(cx, s, path, "\"%s\" needs a name, as in "
+                        "\"%s:NAME\"", q, q);
+    } else {
+        best = conf_suggest(str, simple, GH_NELEM(simple));
+        if (best != NULL)
+            return conf_err(cx, s, path, "unknown value \"%s\" (did you "
+                            "mean \"%s\"?)", q, best);
+        return conf_err(cx, s, path, "unknown value \"%s\" (want \"ip\", "
+                        "\"uri\", \"header:NAME\" or \"cookie:NAME\")", q);
+    }
+    name = str + 7;
+    if (*name == '\0')
+        return conf_err(cx, s, path, "\"%s\" has an empty %s name", q,
+                        what);
+    if (!conf_token_ok(name))
+        return conf_err(cx, s, path, "\"%s\": not a valid %s name (want "
+                        "letters, digits and !#$%%&'*+-.^_`|~)", q, what);
+    if ((p = conf_strdup(cx, name)) == NULL)
+        return conf_oom(cx);
+    u->hash_name = p;
+    if (u->hash_key == GH_HASH_HEADER) {
+        /* Header names compare without case (RFC 9110 5.1). */
+        for (; *p != '\0'; p++) {
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char) (*p - 'A' + 'a');
+        }
+    }
+    return GH_OK;
+}
+
+/* health.status: "200-399", "200" or 200, into status_lo and status_hi. */
+static int
+conf_status(struct conf_ctx *cx, const config_setting_t *s,
+            const char *path, void *base)
+{
+    struct gh_health *h = base;
+    char text[32], q[96], shown[100];
+    const char *str, *end;
+    uint64_t lo, hi = 0;
+
+    if (s == NULL) {
+        h->status_lo = 200;
+        h->status_hi = 399;
+        return GH_OK;
+    }
+    if (config_setting_type(s) == CONFIG_TYPE_INT
+        || config_setting_type(s) == CONFIG_TYPE_INT64) {
+        (void) snprintf(text, sizeof(text), "%lld",
+                        (long long) config_setting_get_int64(s));
+        str = text;
+        (void) snprintf(shown, sizeof(shown), "%s", text);
+    } else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        str = config_setting_get_string(s);
+        (void) snprintf(shown, sizeof(shown), "\"%s\"",
+                        conf_quote(str, q, sizeof(q)));
+    } else {
+        return conf_type_err(cx, s, path,
+                             "a string (\"200\" or \"200-399\")");
+    }
+    end = conf_digits(str, &lo);
+    if (end != NULL && *end == '-')
+        end = conf_digits(end + 1, &hi);
+    else
+        hi = lo;
+    if (end == NULL || *end != '\0')
+        return conf_err(cx, s, path, "%s is not a status or a range of them "
+                        "(want \"200\" or \"200-399\")", shown);
+    if (lo < 100 || lo > 599 || hi < 100 || hi > 599)
+        return conf_err(cx, s, path, "%s is out of range (100..599)", shown);
+    if (lo > hi)
+        return conf_err(cx, s, path, "%s is not a range: %llu is above "
+                        "%llu", shown, (unsigned long long) lo,
+                        (unsigned long long) hi);
+    h->status_lo = (uint32_t) lo;
+    h->status_hi = (uint32_t) hi;
+    return GH_OK;
+}
+
+/* The health group G at PATH, after its keys were parsed into H. */
+static int
+conf_health_check(struct conf_ctx *cx, const config_setting_t *g,
+                  const char *path, struct gh_health *h)
+{
+    static const char *const http_only[] = { "path", "host", "status" };
+    const config_setting_t *m;
+    char sub[CONF_PATH_MAX], q[96], a[32], b[32];
+    size_t i;
+
+    if (h->type == GH_HEALTH_TCP) {
+        for (i = 0; i < GH_NELEM(http_only); i++) {
+            m = config_setting_get_member(g, http_only[i]);
+            conf_path(sub, path, http_only[i]);
+            if (m != NULL)
+                return conf_err(cx, m, sub, "not allowed with type = "
+                                "\"tcp\" (only HTTP checks have it)");
+        }
+        h->path = NULL;         /* the defaults, unused */
+        h->status_lo = 0;
+        h->status_hi = 0;
+    } else {
+        conf_path(sub, path, "path");
+        if (conf_url_path(cx, config_setting_get_member(g, "path"), sub,
+                          h->path) != GH_OK)
+            return GH_ERR;
+        conf_path(sub, path, "host");
+        /* It goes into the request as is: no CR LF smuggled in. */
+        if (h->host != NULL && !conf_visible(h->host))
+            return conf_err(cx, config_setting_get_member(g, "host"), sub,
+                            "\"%s\" has a space, control or non-ASCII "
+                            "character", conf_quote(h->host, q, sizeof(q)));
+    }
+    if (h->timeout > h->interval) {
+        m = config_setting_get_member(g, "timeout");
+        if (m == NULL) {
+            /* The default yields to a short interval: "500ms" is fine. */
+            h->timeout = h->interval;
+        } else {
+            conf_path(sub, path, "timeout");
+            return conf_err(cx, m, sub, "\"%s\" is longer than interval "
+                            "(\"%s\")",
+                            conf_fmt_duration(h->timeout, a, sizeof(a)),
+                            conf_fmt_duration(h->interval, b, sizeof(b)));
+        }
+    }
+    return GH_OK;
+}
+
+/* Rules across the keys of upstream E at PATH, parsed into U. */
+static int
+conf_upstream_check(struct conf_ctx *cx, const config_setting_t *e,
+                    const char *path, struct gh_upstream *u)
+{
+    const config_setting_t *m;
+    char sub[CONF_PATH_MAX];
+
+    m = config_setting_get_member(e, "hash_key");
+    if (m != NULL && u->balance != GH_BALANCE_HASH)
+        return conf_err(cx, m, path, "hash_key needs balance = \"hash\"");
+    m = config_setting_get_member(e, "health");
+    if (m != NULL) {
+        conf_path(sub, path, "health");
+        return conf_health_check(cx, m, sub, &u->health);
+    }
+    return GH_OK;
+}
 
 static int
 conf_upstreams(struct conf_ctx *cx, const config_setting_t *s,
@@ -1146,10 +1556,16 @@ conf_upstreams(struct conf_ctx *cx, const config_setting_t *s,
         conf_path(sub, path, config_setting_name(e));
         if (!config_setting_is_group(e))
             return conf_type_err(cx, e, sub, "a group { }");
+        /* Shared state keys its records by name, in a fixed field. */
+        if (strlen(config_setting_name(e)) > CONF_NAME_MAX)
+            return conf_err(cx, e, sub, "the name is %zu bytes long; the "
+                            "limit is %d", strlen(config_setting_name(e)),
+                            CONF_NAME_MAX);
         if ((u->name = conf_strdup(cx, config_setting_name(e))) == NULL)
             return conf_oom(cx);
         u->index = (uint32_t) i;
-        if (conf_group(cx, e, sub, conf_upstream_keys, u) != GH_OK)
+        if (conf_group(cx, e, sub, conf_upstream_keys, u) != GH_OK
+            || conf_upstream_check(cx, e, sub, u) != GH_OK)
             return GH_ERR;
         c->nupstreams = (uint32_t) i + 1;
     }
@@ -1188,6 +1604,11 @@ conf_servers(struct conf_ctx *cx, const config_setting_t *s,
                                 u->servers[j].line);
         }
     }
+    for (i = 0; i < n && u->servers[i].backup; i++)
+        continue;
+    if (i == n)
+        return conf_err(cx, s, path, "every server is a backup; at least "
+                        "one must not be");
     u->nservers = (uint32_t) n;
     return GH_OK;
 }
@@ -1305,25 +1726,31 @@ conf_route_check(struct conf_ctx *cx, const config_setting_t *e,
                  const char *path, struct gh_route *r)
 {
     char sub[CONF_PATH_MAX], q[96];
-    const char *p;
+    const char *act[3];
+    int nact = 0;
 
     conf_path(sub, path, "path");
-    if (r->path[0] != '/')
-        return conf_err(cx, config_setting_get_member(e, "path"), sub,
-                        "\"%s\" must start with '/'",
-                        conf_quote(r->path, q, sizeof(q)));
-    for (p = r->path; *p != '\0'; p++) {
-        if ((unsigned char) *p <= ' ' || *p == 0x7f)
-            return conf_err(cx, config_setting_get_member(e, "path"), sub,
-                            "\"%s\" has a space or control character",
-                            conf_quote(r->path, q, sizeof(q)));
-    }
+    if (conf_url_path(cx, config_setting_get_member(e, "path"), sub,
+                      r->path) != GH_OK)
+        return GH_ERR;
     r->path_len = strlen(r->path);
-    if ((r->upstream == NULL) == (r->root == NULL))
-        return conf_err(cx, e, path, "%s; a route needs exactly one",
-                        r->root != NULL ? "has both \"upstream\" and \"root\""
-                        : "has neither \"upstream\" nor \"root\"");
-    if (r->upstream != NULL) {
+    /* The action: the names of those given, in table order. */
+    if (r->upstream != NULL)
+        act[nact++] = "\"upstream\"";
+    if (r->root != NULL)
+        act[nact++] = "\"root\"";
+    if (r->metrics)
+        act[nact++] = "\"metrics\"";
+    if (nact == 0)
+        return conf_err(cx, e, path, "has none of \"upstream\", \"root\" "
+                        "and \"metrics\"; a route needs exactly one");
+    if (nact == 2)
+        return conf_err(cx, e, path, "has both %s and %s; a route needs "
+                        "exactly one", act[0], act[1]);
+    if (nact == 3)
+        return conf_err(cx, e, path, "has %s, %s and %s; a route needs "
+                        "exactly one", act[0], act[1], act[2]);
+    if (r->root == NULL) {
         conf_path(sub, path, "index");
         if (config_setting_get_member(e, "index") != NULL)
             return conf_err(cx, config_setting_get_member(e, "index"), sub,
@@ -1456,6 +1883,30 @@ conf_sites_check(struct conf_ctx *cx)
     return GH_OK;
 }
 
+/* The metrics label: as given, else the first host or listen address. */
+static int
+conf_site_name(struct conf_ctx *cx, const config_setting_t *e,
+               const char *path, struct gh_site *site)
+{
+    char sub[CONF_PATH_MAX], q[96];
+    const char *p;
+
+    if (site->name == NULL) {
+        site->name = site->nhosts > 0 ? site->hosts[0]
+                                      : site->listen[0].addr.text;
+        return GH_OK;
+    }
+    for (p = site->name; *p != '\0'; p++) {
+        if ((unsigned char) *p < ' ' || *p == 0x7f) {
+            conf_path(sub, path, "name");
+            return conf_err(cx, config_setting_get_member(e, "name"), sub,
+                            "\"%s\" has a control character",
+                            conf_quote(site->name, q, sizeof(q)));
+        }
+    }
+    return GH_OK;
+}
+
 static int
 conf_sites(struct conf_ctx *cx, const config_setting_t *s,
            const char *path, void *base)
@@ -1476,7 +1927,8 @@ conf_sites(struct conf_ctx *cx, const config_setting_t *s,
 
         conf_path_index(sub, path, (unsigned) i);
         c->sites[i].index = (uint32_t) i;
-        if (conf_group(cx, e, sub, conf_site_keys, &c->sites[i]) != GH_OK)
+        if (conf_group(cx, e, sub, conf_site_keys, &c->sites[i]) != GH_OK
+            || conf_site_name(cx, e, sub, &c->sites[i]) != GH_OK)
             return GH_ERR;
     }
     c->nsites = (uint32_t) n;
@@ -1694,8 +2146,13 @@ conf_dump_group(FILE *out, const struct gh_conf_key *keys, const void *base,
         case GH_CK_NAMED:
         case GH_CK_LIST:
         case GH_CK_ARRAY:
+        case GH_CK_FUNC:
             k->dump(out, base, indent);
             continue;
+        case GH_CK_GROUP:
+            if ((k->flags & GH_CKF_OPTIONAL) && *(const int *) p == 0)
+                continue;       /* off: leaving it out says so */
+            break;
         default:
             break;
         }
@@ -1730,6 +2187,12 @@ conf_dump_group(FILE *out, const struct gh_conf_key *keys, const void *base,
             break;
         case GH_CK_UPSTREAM:
             conf_dump_str(out, (*(struct gh_upstream *const *) p)->name);
+            break;
+        case GH_CK_BOOL:
+            fprintf(out, "%s", *(const int *) p ? "true" : "false");
+            break;
+        case GH_CK_ENUM:
+            conf_dump_str(out, conf_enum_name(k->names, *(const int *) p));
             break;
         case GH_CK_GROUP:
             fprintf(out, "{\n");
@@ -1835,9 +2298,70 @@ conf_dump_hosts(FILE *out, const void *base, int indent)
     fprintf(out, "];\n");
 }
 
+static void
+conf_dump_hash_key(FILE *out, const void *base, int indent)
+{
+    const struct gh_upstream *u = base;
+
+    /* Only "hash" takes a hash_key: the dump must load back. */
+    if (u->balance != GH_BALANCE_HASH)
+        return;
+    fprintf(out, "%*shash_key = ", indent, "");
+    switch (u->hash_key) {
+    case GH_HASH_HEADER:
+    case GH_HASH_COOKIE:
+        /* hash_name is a token: nothing to escape. */
+        fprintf(out, "\"%s:%s\";\n", gh_hash_key_name(u->hash_key),
+                u->hash_name);
+        break;
+    default:
+        fprintf(out, "\"%s\";\n", gh_hash_key_name(u->hash_key));
+        break;
+    }
+}
+
+static void
+conf_dump_status(FILE *out, const void *base, int indent)
+{
+    const struct gh_health *h = base;
+
+    if (h->status_lo == 0)
+        return;                 /* a tcp check has none */
+    if (h->status_lo == h->status_hi)
+        fprintf(out, "%*sstatus = \"%u\";\n", indent, "",
+                (unsigned) h->status_lo);
+    else
+        fprintf(out, "%*sstatus = \"%u-%u\";\n", indent, "",
+                (unsigned) h->status_lo, (unsigned) h->status_hi);
+}
+
 void
 gh_conf_dump(const struct gh_conf *conf, FILE *out)
 {
     fprintf(out, "# effective configuration of %s\n", conf->file);
     conf_dump_group(out, conf_keys, conf, 0);
+}
+
+
+/* Names for logs and metrics, as the config spells them. */
+
+const char *
+gh_balance_name(enum gh_balance b)
+{
+    return conf_enum_name(conf_balance_names, (int) b);
+}
+
+const char *
+gh_hash_key_name(enum gh_hash_key k)
+{
+    static const char *const names[] = { "ip", "uri", "header", "cookie" };
+
+    return (unsigned) k < GH_NELEM(names) ? names[k] : "?";
+}
+
+const char *
+gh_health_type_name(enum gh_health_type t)
+{
+    return t == GH_HEALTH_NONE ? "none"
+           : conf_enum_name(conf_health_names, (int) t);
 }

@@ -57,16 +57,66 @@ struct gh_addr {
 struct gh_server {
     struct gh_addr addr;
     uint32_t       weight;      /* >= 1 */
+    uint32_t       max_conns;   /* active requests, whole daemon; 0: no cap */
+    int            backup;      /* used only when no primary is usable */
+    gh_msec        slow_start;  /* weight ramp after recovery; 0: none */
+    uint64_t       shm;         /* gh_off of its struct gh_shm_server, set
+                                   by the master (gh_state_bind) before fork */
     const char    *file;        /* config file and line, for messages */
     int            line;
 };
 
+enum gh_balance {
+    GH_BALANCE_ROUND_ROBIN = 0,
+    GH_BALANCE_LEAST_CONN,
+    GH_BALANCE_RANDOM2,
+    GH_BALANCE_HASH
+};
+
+enum gh_hash_key {
+    GH_HASH_IP = 0,             /* client address, without the port */
+    GH_HASH_URI,                /* request target as sent */
+    GH_HASH_HEADER,             /* value of header hash_name */
+    GH_HASH_COOKIE              /* value of cookie hash_name */
+};
+
+enum gh_health_type {
+    GH_HEALTH_NONE = 0,         /* no active checks: always healthy */
+    GH_HEALTH_HTTP,
+    GH_HEALTH_TCP
+};
+
+/* Active health checks, run by the checker process. */
+struct gh_health {
+    enum gh_health_type type;
+    const char         *path;       /* HTTP: "/health" */
+    const char         *host;       /* HTTP Host; NULL: the server address */
+    gh_msec             interval;   /* "2s" */
+    gh_msec             timeout;    /* "1s" */
+    uint32_t            rise;       /* successes to come up: 2 */
+    uint32_t            fall;       /* failures to go down: 3 */
+    uint32_t            status_lo;  /* "200-399" */
+    uint32_t            status_hi;
+};
+
 struct gh_upstream {
-    const char       *name;
+    const char       *name;     /* at most 63 bytes */
     struct gh_server *servers;  /* owns (in the conf arena) */
     uint32_t          nservers;
     uint32_t          keepalive;/* idle pooled connections per worker */
     uint32_t          index;    /* position in conf->upstreams */
+    enum gh_balance   balance;
+    enum gh_hash_key  hash_key;
+    const char       *hash_name;/* NAME of "header:NAME"/"cookie:NAME" */
+    uint32_t          retries;  /* other servers after a failure: 1 */
+    uint32_t          max_fails;/* passive: failures within fail_timeout
+                                   that mark a server down; 0: off */
+    gh_msec           fail_timeout;
+    int               all_down_try; /* all_down = "try_anyway" (else 503) */
+    uint32_t          queue;    /* requests waiting for max_conns, daemon */
+    gh_msec           queue_timeout;
+    struct gh_health  health;
+    uint64_t          shm;      /* gh_off of struct gh_shm_upstream */
 };
 
 struct gh_route {
@@ -75,6 +125,8 @@ struct gh_route {
     struct gh_upstream *upstream;   /* borrows; NULL for static routes */
     const char         *root;   /* static file root, no trailing '/' */
     const char         *index;  /* index file name, default "index.html" */
+    int                 metrics;/* serves the metrics (Prometheus/JSON) */
+    uint64_t            shm;    /* gh_off of its struct gh_shm_route */
 };
 
 struct gh_listen {
@@ -90,6 +142,8 @@ struct gh_site {
     struct gh_route  *routes;   /* sorted by path length, longest first */
     uint32_t          nroutes;
     uint32_t          index;
+    const char       *name;     /* metrics label: `name`, else the first
+                                   host, else the first listen address */
 };
 
 struct gh_conf {
@@ -136,5 +190,10 @@ int gh_conf_parse_size(const char *s, uint64_t *out);
 int gh_conf_parse_addr(const char *s, struct gh_addr *out);
 
 const char *gh_log_level_name(enum gh_log_level l);
+/* "round_robin", "ip" ("header", "cookie": without the name), "http";
+ * GH_HEALTH_NONE is "none".  Static strings; "?" for a value out of range. */
+const char *gh_balance_name(enum gh_balance b);
+const char *gh_hash_key_name(enum gh_hash_key k);
+const char *gh_health_type_name(enum gh_health_type t);
 
 #endif

@@ -236,6 +236,215 @@ test_defaults(void)
     (void) snprintf(www, sizeof(www), "%s/www", tmpdir);
     is_str(c->sites[0].routes[0].root, www, "root relative to the file");
     is_str(c->sites[0].routes[0].index, "index.html", "index");
+    is_int(c->sites[0].routes[0].metrics, 0, "metrics off");
+    is_str(c->sites[0].name, "127.0.0.1:8080",
+           "site name: the listen address without hosts");
+    gh_conf_free(c);
+}
+
+static void
+test_upstream_defaults(void)
+{
+    char err[1024] = "";
+    struct gh_conf *c = load_text(UPSTREAM SITE, err, sizeof(err));
+    struct gh_upstream *u;
+    struct gh_server *sv;
+
+    if (!ok(c != NULL, "an upstream with only a server loads"))
+        diag("%s", err);
+    if (c == NULL)
+        return;
+    u = &c->upstreams[0];
+    is_int(u->balance, GH_BALANCE_ROUND_ROBIN, "balance round_robin");
+    is_int(u->hash_key, GH_HASH_IP, "hash_key ip");
+    ok(u->hash_name == NULL, "no hash_name");
+    is_int(u->retries, 1, "retries 1");
+    is_int(u->max_fails, 1, "max_fails 1");
+    is_int(u->fail_timeout, 10000, "fail_timeout 10s");
+    is_int(u->all_down_try, 0, "all_down 503");
+    is_int(u->queue, 100, "queue 100");
+    is_int(u->queue_timeout, 10000, "queue_timeout 10s");
+    is_int(u->health.type, GH_HEALTH_NONE, "no active health checks");
+    ok(u->health.path == NULL && u->health.host == NULL,
+       "health: no path, no host");
+    is_int(u->shm, 0, "upstream shm left 0");
+    sv = &u->servers[0];
+    is_int(sv->max_conns, 0, "max_conns 0: no cap");
+    is_int(sv->backup, 0, "not a backup");
+    is_int(sv->slow_start, 0, "slow_start 0s");
+    is_int(sv->shm, 0, "server shm left 0");
+    is_int(c->sites[0].routes[0].shm, 0, "route shm left 0");
+    gh_conf_free(c);
+
+    /* An empty health group: HTTP checks with every default. */
+    c = load_text("upstreams = { app = { health = { };\n"
+                  "  servers = ( { address = \"127.0.0.1:9001\"; } ); }; };\n"
+                  SITE, err, sizeof(err));
+    if (!ok(c != NULL, "health = { } loads"))
+        diag("%s", err);
+    if (c == NULL)
+        return;
+    u = &c->upstreams[0];
+    is_int(u->health.type, GH_HEALTH_HTTP, "type http");
+    is_str(u->health.path, "/", "path /");
+    ok(u->health.host == NULL, "host: the server address");
+    is_int(u->health.interval, 2000, "interval 2s");
+    is_int(u->health.timeout, 1000, "timeout 1s");
+    is_int(u->health.rise, 2, "rise 2");
+    is_int(u->health.fall, 3, "fall 3");
+    is_int(u->health.status_lo, 200, "status 200-");
+    is_int(u->health.status_hi, 399, "status -399");
+    gh_conf_free(c);
+
+    /* A short interval takes the default timeout down with it. */
+    c = load_text("upstreams = { app = { health = { interval = \"500ms\"; };\n"
+                  "  servers = ( { address = \"127.0.0.1:9001\"; } ); }; };\n"
+                  SITE, err, sizeof(err));
+    if (!ok(c != NULL, "interval below the default timeout loads"))
+        diag("%s", err);
+    if (c == NULL)
+        return;
+    is_int(c->upstreams[0].health.interval, 500, "interval 500ms");
+    is_int(c->upstreams[0].health.timeout, 500, "timeout = interval");
+    gh_conf_free(c);
+}
+
+/* Every new key of upstreams, servers, health, routes and sites set. */
+static const char balance_text[] =
+    "upstreams = {\n"
+    "  app = { keepalive = 8; balance = \"hash\";"
+    " hash_key = \"header:X-User-ID\";\n"
+    "          retries = 10; max_fails = 5; fail_timeout = \"30s\";"
+    " all_down = \"try_anyway\";\n"
+    "          queue = 100000; queue_timeout = \"2500ms\";\n"
+    "          health = { type = \"http\"; path = \"/healthz?full=1\";"
+    " host = \"app.internal:8080\";\n"
+    "                     interval = \"5s\"; timeout = \"5s\"; rise = 1;"
+    " fall = 100; status = \"204\"; };\n"
+    "          servers = ( { address = \"127.0.0.1:9001\"; weight = 5;"
+    " max_conns = 1000000; slow_start = \"30s\"; },\n"
+    "                      { address = \"127.0.0.1:9002\"; backup = true;"
+    " max_conns = 1; } ); };\n"
+    "  tcp = { balance = \"least_conn\"; max_fails = 0; queue = 0;\n"
+    "          health = { type = \"tcp\"; interval = \"10ms\";"
+    " timeout = \"1ms\"; };\n"
+    "          servers = ( { address = \"127.0.0.1:9003\";"
+    " backup = false; } ); };\n"
+    "  ck = { balance = \"hash\"; hash_key = \"cookie:SessionID\";\n"
+    "         servers = ( { address = \"127.0.0.1:9004\"; } ); };\n"
+    "  uri = { balance = \"hash\"; hash_key = \"uri\"; all_down = 503;\n"
+    "          health = { status = 200; };\n"
+    "          servers = ( { address = \"127.0.0.1:9005\"; } ); };\n"
+    "  r2 = { balance = \"random2\"; retries = 0;\n"
+    "         health = { status = \"100-599\"; };\n"
+    "         servers = ( { address = \"127.0.0.1:9006\"; } ); };\n"
+    "  ip = { balance = \"hash\";\n"
+    "         servers = ( { address = \"127.0.0.1:9007\"; } ); };\n"
+    "  a23456789012345678901234567890123456789012345678901234567890123 = {\n"
+    "         servers = ( { address = \"127.0.0.1:9008\"; } ); };\n"
+    "};\n"
+    "sites = (\n"
+    "  { name = \"shop front\"; listen = \"127.0.0.1:8080\";"
+    " hosts = \"shop.example.com\";\n"
+    "    routes = ( { path = \"/\"; upstream = \"app\"; },\n"
+    "               { path = \"/metrics\"; metrics = true; },\n"
+    "               { path = \"/s/\"; root = \"www\";"
+    " metrics = false; } ); },\n"
+    "  { listen = \"127.0.0.1:8081\";"
+    " hosts = [ \"B.example.com\", \"c.example.com\" ];\n"
+    "    routes = ( { path = \"/\"; upstream = \"tcp\"; } ); },\n"
+    "  { listen = [ \"[::1]:8082\", \"127.0.0.1:8082\" ];\n"
+    "    routes = ( { path = \"/\"; upstream = \"ck\"; } ); }\n"
+    ");\n";
+
+static void
+test_balance_keys(void)
+{
+    char err[1024] = "";
+    struct gh_conf *c = load_text(balance_text, err, sizeof(err));
+    struct gh_upstream *u;
+    struct gh_route *r;
+
+    if (!ok(c != NULL, "every balancing and health key set loads"))
+        diag("%s", err);
+    if (c == NULL)
+        return;
+    is_int(c->nupstreams, 7, "seven upstreams");
+
+    u = &c->upstreams[0];
+    is_int(u->keepalive, 8, "keepalive");
+    is_int(u->balance, GH_BALANCE_HASH, "balance hash");
+    is_int(u->hash_key, GH_HASH_HEADER, "hash_key header");
+    is_str(u->hash_name, "x-user-id", "header name lower-cased");
+    is_int(u->retries, 10, "retries max");
+    is_int(u->max_fails, 5, "max_fails");
+    is_int(u->fail_timeout, 30000, "fail_timeout");
+    is_int(u->all_down_try, 1, "all_down try_anyway");
+    is_int(u->queue, 100000, "queue max");
+    is_int(u->queue_timeout, 2500, "queue_timeout");
+    is_int(u->health.type, GH_HEALTH_HTTP, "health http");
+    is_str(u->health.path, "/healthz?full=1", "health path");
+    is_str(u->health.host, "app.internal:8080", "health host");
+    is_int(u->health.interval, 5000, "interval");
+    is_int(u->health.timeout, 5000, "timeout = interval is fine");
+    is_int(u->health.rise, 1, "rise min");
+    is_int(u->health.fall, 100, "fall max");
+    is_int(u->health.status_lo, 204, "one status: lo");
+    is_int(u->health.status_hi, 204, "one status: hi");
+    is_int(u->servers[0].weight, 5, "weight");
+    is_int(u->servers[0].max_conns, 1000000, "max_conns max");
+    is_int(u->servers[0].backup, 0, "server 0 is primary");
+    is_int(u->servers[0].slow_start, 30000, "slow_start");
+    is_int(u->servers[1].backup, 1, "server 1 is a backup");
+    is_int(u->servers[1].max_conns, 1, "max_conns 1");
+
+    u = &c->upstreams[1];
+    is_int(u->balance, GH_BALANCE_LEAST_CONN, "least_conn");
+    is_int(u->max_fails, 0, "max_fails 0: passive checks off");
+    is_int(u->queue, 0, "queue 0");
+    is_int(u->health.type, GH_HEALTH_TCP, "health tcp");
+    ok(u->health.path == NULL && u->health.host == NULL,
+       "tcp: no path, no host");
+    is_int(u->health.status_lo, 0, "tcp: no status");
+    is_int(u->health.interval, 10, "interval min");
+    is_int(u->health.timeout, 1, "timeout min");
+    is_int(u->servers[0].backup, 0, "backup = false");
+
+    u = &c->upstreams[2];
+    is_int(u->hash_key, GH_HASH_COOKIE, "hash_key cookie");
+    is_str(u->hash_name, "SessionID", "cookie name keeps its case");
+
+    u = &c->upstreams[3];
+    is_int(u->hash_key, GH_HASH_URI, "hash_key uri");
+    ok(u->hash_name == NULL, "uri: no hash_name");
+    is_int(u->all_down_try, 0, "all_down = 503 as an integer");
+    is_int(u->health.type, GH_HEALTH_HTTP, "type defaults to http");
+    is_int(u->health.status_lo, 200, "status 200 as an integer: lo");
+    is_int(u->health.status_hi, 200, "status 200 as an integer: hi");
+
+    u = &c->upstreams[4];
+    is_int(u->balance, GH_BALANCE_RANDOM2, "random2");
+    is_int(u->retries, 0, "retries 0");
+    is_int(u->health.status_lo, 100, "status range min");
+    is_int(u->health.status_hi, 599, "status range max");
+
+    u = &c->upstreams[5];
+    is_int(u->balance, GH_BALANCE_HASH, "hash without hash_key");
+    is_int(u->hash_key, GH_HASH_IP, "hashes on ip");
+    is_int(strlen(c->upstreams[6].name), 63, "a 63-byte name is fine");
+
+    is_str(c->sites[0].name, "shop front", "site name as given");
+    is_str(c->sites[1].name, "b.example.com",
+           "site name: the first host, lower-cased");
+    is_str(c->sites[2].name, "[::1]:8082",
+           "site name: the first listen address");
+    r = &c->sites[0].routes[0];
+    is_str(r->path, "/metrics", "longest first");
+    is_int(r->metrics, 1, "metrics route");
+    ok(r->upstream == NULL && r->root == NULL && r->index == NULL,
+       "metrics route: no upstream, root or index");
+    is_int(c->sites[0].routes[1].metrics, 0, "metrics = false");
+    ok(c->sites[0].routes[1].root != NULL, "with a root");
     gh_conf_free(c);
 }
 
@@ -531,8 +740,8 @@ test_errors(void)
     fails("route with neither",
           "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
           "  { path = \"/\"; root = \"w\"; },\n  { path = \"/x\"; } ); } );\n",
-          3, "sites[0].routes[1]: has neither \"upstream\" nor \"root\"; "
-          "a route needs exactly one");
+          3, "sites[0].routes[1]: has none of \"upstream\", \"root\" and "
+          "\"metrics\"; a route needs exactly one");
     fails("unknown upstream, did you mean",
           UPSTREAM "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
           "  { path = \"/\";\n    upstream = \"ap\"; } ); } );\n", 4,
@@ -656,6 +865,259 @@ test_errors(void)
           "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 2,
           "sites[0].hosts: must not be empty (leave hosts out to serve any "
           "host)");
+
+    /* balancing, passive and active health checks, metrics, names */
+#define UP_OPEN "upstreams = {\n  app = {\n"
+#define UP_CLOSE \
+    "    servers = ( { address = \"127.0.0.1:9001\"; } );\n  };\n};\n" SITE
+#define SERVER_OPEN "upstreams = { app = { servers = (\n"
+#define SERVER_CLOSE " ); }; };\n" SITE
+    fails("balance wrong type", UP_OPEN "    balance = true;\n" UP_CLOSE, 3,
+          "upstreams.app.balance: expected a string, not a boolean");
+    fails("balance round-robin",
+          UP_OPEN "    balance = \"round-robin\";\n" UP_CLOSE, 3,
+          "upstreams.app.balance: unknown value \"round-robin\" "
+          "(did you mean \"round_robin\"?)");
+    fails("balance unknown", UP_OPEN "    balance = \"fastest\";\n" UP_CLOSE,
+          3, "upstreams.app.balance: unknown value \"fastest\" (want "
+          "\"round_robin\", \"least_conn\", \"random2\" or \"hash\")");
+    fails("balance as an integer", UP_OPEN "    balance = 2;\n" UP_CLOSE, 3,
+          "upstreams.app.balance: unknown value 2 (want \"round_robin\", "
+          "\"least_conn\", \"random2\" or \"hash\")");
+    fails("unknown upstream key, did you mean",
+          UP_OPEN "    balanse = \"hash\";\n" UP_CLOSE, 3,
+          "upstreams.app.balanse: unknown key (did you mean \"balance\"?)");
+    fails("hash_key without hash",
+          UP_OPEN "    balance = \"least_conn\";\n"
+          "    hash_key = \"uri\";\n" UP_CLOSE, 4,
+          "upstreams.app: hash_key needs balance = \"hash\"");
+    fails("hash_key without balance",
+          UP_OPEN "    hash_key = \"ip\";\n" UP_CLOSE, 3,
+          "upstreams.app: hash_key needs balance = \"hash\"");
+    fails("hash_key header: without a name",
+          UP_OPEN "    balance = \"hash\"; hash_key = \"header:\";\n" UP_CLOSE,
+          3, "upstreams.app.hash_key: \"header:\" has an empty header name");
+    fails("hash_key cookie: without a name",
+          UP_OPEN "    balance = \"hash\"; hash_key = \"cookie:\";\n" UP_CLOSE,
+          3, "upstreams.app.hash_key: \"cookie:\" has an empty cookie name");
+    fails("hash_key header name not a token",
+          UP_OPEN "    balance = \"hash\";\n"
+          "    hash_key = \"header:X User\";\n" UP_CLOSE, 4,
+          "upstreams.app.hash_key: \"header:X User\": not a valid header "
+          "name (want letters, digits and !#$%&'*+-.^_`|~)");
+    fails("hash_key cookie name with '='",
+          UP_OPEN "    balance = \"hash\";\n"
+          "    hash_key = \"cookie:a=b\";\n" UP_CLOSE, 4,
+          "upstreams.app.hash_key: \"cookie:a=b\": not a valid cookie "
+          "name (want letters, digits and !#$%&'*+-.^_`|~)");
+    fails("hash_key header without ':'",
+          UP_OPEN "    balance = \"hash\"; hash_key = \"header\";\n" UP_CLOSE,
+          3, "upstreams.app.hash_key: \"header\" needs a name, as in "
+          "\"header:NAME\"");
+    fails("hash_key url",
+          UP_OPEN "    balance = \"hash\"; hash_key = \"url\";\n" UP_CLOSE,
+          3, "upstreams.app.hash_key: unknown value \"url\" (did you mean "
+          "\"uri\"?)");
+    fails("hash_key unknown",
+          UP_OPEN "    balance = \"hash\"; hash_key = \"query:x\";\n"
+          UP_CLOSE, 3, "upstreams.app.hash_key: unknown value \"query:x\" "
+          "(want \"ip\", \"uri\", \"header:NAME\" or \"cookie:NAME\")");
+    fails("hash_key wrong type",
+          UP_OPEN "    balance = \"hash\"; hash_key = 1;\n" UP_CLOSE, 3,
+          "upstreams.app.hash_key: expected a string, not an integer");
+    fails("retries 11", UP_OPEN "    retries = 11;\n" UP_CLOSE, 3,
+          "upstreams.app.retries: 11 is out of range (0..10)");
+    fails("retries as a string", UP_OPEN "    retries = \"1\";\n" UP_CLOSE,
+          3, "upstreams.app.retries: expected an integer, not a string");
+    fails("max_fails negative", UP_OPEN "    max_fails = -1;\n" UP_CLOSE, 3,
+          "upstreams.app.max_fails: -1 is out of range (0..1000)");
+    fails("fail_timeout 0", UP_OPEN "    fail_timeout = \"0s\";\n" UP_CLOSE,
+          3, "upstreams.app.fail_timeout: \"0s\" is out of range "
+          "(1ms..24h)");
+    fails("fail_timeout not a duration",
+          UP_OPEN "    fail_timeout = \"10 s\";\n" UP_CLOSE, 3,
+          "upstreams.app.fail_timeout: \"10 s\" is not a duration "
+          "(want a number and ms, s, m or h)");
+    fails("all_down try-anyway",
+          UP_OPEN "    all_down = \"try-anyway\";\n" UP_CLOSE, 3,
+          "upstreams.app.all_down: unknown value \"try-anyway\" "
+          "(did you mean \"try_anyway\"?)");
+    fails("all_down 502", UP_OPEN "    all_down = 502;\n" UP_CLOSE, 3,
+          "upstreams.app.all_down: unknown value 502 (did you mean "
+          "\"503\"?)");
+    fails("all_down unknown", UP_OPEN "    all_down = \"wait\";\n" UP_CLOSE,
+          3, "upstreams.app.all_down: unknown value \"wait\" (want \"503\" "
+          "or \"try_anyway\")");
+    fails("queue too long", UP_OPEN "    queue = 100001;\n" UP_CLOSE, 3,
+          "upstreams.app.queue: 100001 is out of range (0..100000)");
+    fails("queue_timeout too long",
+          UP_OPEN "    queue_timeout = \"25h\";\n" UP_CLOSE, 3,
+          "upstreams.app.queue_timeout: \"25h\" is out of range "
+          "(1ms..24h)");
+    fails("health not a group", UP_OPEN "    health = \"http\";\n" UP_CLOSE,
+          3, "upstreams.app.health: expected a group { }, not a string");
+    fails("health unknown key",
+          UP_OPEN "    health = {\n      intervall = \"1s\"; };\n" UP_CLOSE, 4,
+          "upstreams.app.health.intervall: unknown key "
+          "(did you mean \"interval\"?)");
+    fails("health type unknown",
+          UP_OPEN "    health = { type = \"udp\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.type: unknown value \"udp\" (did you mean "
+          "\"tcp\"?)");
+    fails("health type none",
+          UP_OPEN "    health = { type = \"none\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.type: unknown value \"none\" (want "
+          "\"http\" or \"tcp\")");
+    fails("health status 399-200",
+          UP_OPEN "    health = {\n      status = \"399-200\"; };\n" UP_CLOSE,
+          4, "upstreams.app.health.status: \"399-200\" is not a range: 399 "
+          "is above 200");
+    fails("health status abc",
+          UP_OPEN "    health = { status = \"abc\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.status: \"abc\" is not a status or a range "
+          "of them (want \"200\" or \"200-399\")");
+    fails("health status 200-",
+          UP_OPEN "    health = { status = \"200-\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.status: \"200-\" is not a status or a range "
+          "of them (want \"200\" or \"200-399\")");
+    fails("health status 99",
+          UP_OPEN "    health = { status = \"99\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.status: \"99\" is out of range (100..599)");
+    fails("health status 200-600",
+          UP_OPEN "    health = { status = \"200-600\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.status: \"200-600\" is out of range "
+          "(100..599)");
+    fails("health status integer 600",
+          UP_OPEN "    health = { status = 600; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.status: 600 is out of range (100..599)");
+    fails("health status wrong type",
+          UP_OPEN "    health = { status = [ 200, 204 ]; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.status: expected a string (\"200\" or "
+          "\"200-399\"), not an array [ ]");
+    fails("health timeout > interval",
+          UP_OPEN "    health = { interval = \"1s\";\n"
+          "      timeout = \"1500ms\"; };\n" UP_CLOSE, 4,
+          "upstreams.app.health.timeout: \"1500ms\" is longer than "
+          "interval (\"1s\")");
+    fails("health timeout > default interval",
+          UP_OPEN "    health = { timeout = \"3s\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.timeout: \"3s\" is longer than interval "
+          "(\"2s\")");
+    fails("health interval too short",
+          UP_OPEN "    health = { interval = \"5ms\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.interval: \"5ms\" is out of range "
+          "(10ms..24h)");
+    fails("health rise 0", UP_OPEN "    health = { rise = 0; };\n" UP_CLOSE,
+          3, "upstreams.app.health.rise: 0 is out of range (1..100)");
+    fails("health fall 101", UP_OPEN "    health = { fall = 101; };\n"
+          UP_CLOSE, 3, "upstreams.app.health.fall: 101 is out of range "
+          "(1..100)");
+    fails("health tcp with path",
+          UP_OPEN "    health = { type = \"tcp\";\n      path = \"/\"; };\n"
+          UP_CLOSE, 4, "upstreams.app.health.path: not allowed with type = "
+          "\"tcp\" (only HTTP checks have it)");
+    fails("health tcp with host",
+          UP_OPEN "    health = { host = \"a\"; type = \"tcp\"; };\n"
+          UP_CLOSE, 3, "upstreams.app.health.host: not allowed with type = "
+          "\"tcp\" (only HTTP checks have it)");
+    fails("health tcp with status",
+          UP_OPEN "    health = { type = \"tcp\"; status = \"200\"; };\n"
+          UP_CLOSE, 3, "upstreams.app.health.status: not allowed with type = "
+          "\"tcp\" (only HTTP checks have it)");
+    fails("health path without '/'",
+          UP_OPEN "    health = { path = \"health\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.path: \"health\" must start with '/'");
+    fails("health path with a space",
+          UP_OPEN "    health = { path = \"/a b\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.path: \"/a b\" has a space or control "
+          "character");
+    fails("health path empty",
+          UP_OPEN "    health = { path = \"\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.path: must not be empty");
+    fails("health host with CRLF",
+          UP_OPEN "    health = { host = \"a\\r\\nX: y\"; };\n" UP_CLOSE, 3,
+          "upstreams.app.health.host: \"a\\x0d\\x0aX: y\" has a space, "
+          "control or non-ASCII character");
+    fails("max_conns negative",
+          SERVER_OPEN "  { address = \"127.0.0.1:1\"; max_conns = -1; }"
+          SERVER_CLOSE, 2, "upstreams.app.servers[0].max_conns: -1 is out of "
+          "range (0..1000000)");
+    fails("backup as a string",
+          SERVER_OPEN "  { address = \"127.0.0.1:1\"; backup = \"yes\"; }"
+          SERVER_CLOSE, 2, "upstreams.app.servers[0].backup: expected a "
+          "boolean (true or false), not a string");
+    fails("backup as an integer",
+          SERVER_OPEN "  { address = \"127.0.0.1:1\"; backup = 1; }"
+          SERVER_CLOSE, 2, "upstreams.app.servers[0].backup: expected a "
+          "boolean (true or false), not an integer");
+    fails("slow_start too long",
+          SERVER_OPEN "  { address = \"127.0.0.1:1\"; slow_start = \"2d\"; }"
+          SERVER_CLOSE, 2, "upstreams.app.servers[0].slow_start: \"2d\" is "
+          "not a duration (want a number and ms, s, m or h)");
+    fails("unknown server key, did you mean",
+          SERVER_OPEN "  { address = \"127.0.0.1:1\"; max_con = 1; }"
+          SERVER_CLOSE, 2, "upstreams.app.servers[0].max_con: unknown key "
+          "(did you mean \"max_conns\"?)");
+    fails("all servers backup",
+          "upstreams = { app = {\n  servers = (\n"
+          "    { address = \"127.0.0.1:1\"; backup = true; },\n"
+          "    { address = \"127.0.0.1:2\"; backup = true; } ); }; };\n"
+          SITE, 2, "upstreams.app.servers: every server is a backup; at "
+          "least one must not be");
+    fails("upstream name too long",
+          "upstreams = {\n"
+          "  a234567890123456789012345678901234567890123456789012345678901234"
+          " = { servers = ( { address = \"127.0.0.1:1\"; } ); };\n};\n" SITE,
+          2, "upstreams.a2345678901234567890123456789012345678901234567890123"
+          "45678901234: the name is 64 bytes long; the limit is 63");
+    fails("metrics with upstream",
+          UPSTREAM "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/m\"; upstream = \"app\"; metrics = true; } ); } );\n",
+          3, "sites[0].routes[0]: has both \"upstream\" and \"metrics\"; "
+          "a route needs exactly one");
+    fails("metrics with root",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/m\"; metrics = true; root = \"w\"; } ); } );\n",
+          2, "sites[0].routes[0]: has both \"root\" and \"metrics\"; "
+          "a route needs exactly one");
+    fails("metrics with upstream and root",
+          UPSTREAM "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/m\"; upstream = \"app\"; root = \"w\";\n"
+          "    metrics = true; } ); } );\n",
+          3, "sites[0].routes[0]: has \"upstream\", \"root\" and "
+          "\"metrics\"; a route needs exactly one");
+    fails("metrics = false is no action",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/m\"; metrics = false; } ); } );\n",
+          2, "sites[0].routes[0]: has none of \"upstream\", \"root\" and "
+          "\"metrics\"; a route needs exactly one");
+    fails("metrics with index",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/m\"; metrics = true;\n    index = \"i.html\"; } );"
+          " } );\n",
+          3, "sites[0].routes[0].index: only applies to a route with "
+          "\"root\"");
+    fails("metrics as a string",
+          "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
+          "  { path = \"/m\"; metrics = \"yes\"; } ); } );\n",
+          2, "sites[0].routes[0].metrics: expected a boolean (true or "
+          "false), not a string");
+    fails("site name empty",
+          "sites = ( { listen = \"127.0.0.1:80\";\n  name = \"\";\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 2,
+          "sites[0].name: must not be empty");
+    fails("site name with a control character",
+          "sites = ( { listen = \"127.0.0.1:80\";\n  name = \"a\\tb\";\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 2,
+          "sites[0].name: \"a\\x09b\" has a control character");
+    fails("site name not a string",
+          "sites = ( { listen = \"127.0.0.1:80\";\n  name = 1;\n"
+          "  routes = ( { path = \"/\"; root = \"w\"; } ); } );\n", 2,
+          "sites[0].name: expected a string, not an integer");
+#undef UP_OPEN
+#undef UP_CLOSE
+#undef SERVER_OPEN
+#undef SERVER_CLOSE
 
     /* libconfig's own errors */
     fails("syntax error", "workers = 2;\nuser = ;\n" SITE, 2, "syntax error");
@@ -824,6 +1286,113 @@ test_dump(void)
     free(d2);
 }
 
+/* TEXT dumps to something containing each of WANT, which loads back and
+ * dumps the same. */
+static void
+dump_round_trip(const char *name, const char *text,
+                const char *const *want, const char *const *not)
+{
+    char err[1024], *d1 = NULL, *d2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    struct gh_conf *c, *c2;
+    FILE *f;
+
+    c = load_text(text, err, sizeof(err));
+    if (!ok(c != NULL, "%s: loads", name)) {
+        diag("%s", err);
+        return;
+    }
+    f = open_memstream(&d1, &l1);
+    gh_conf_dump(c, f);
+    (void) fclose(f);
+    for (; *want != NULL; want++) {
+        if (!ok(strstr(d1, *want) != NULL, "%s: dump has %s", name, *want))
+            diag("%s", d1);
+    }
+    for (; not != NULL && *not != NULL; not++)
+        ok(strstr(d1, *not) == NULL, "%s: dump has no %s", name, *not);
+    c2 = gh_conf_load(put("dump.conf", d1, l1), err, sizeof(err));
+    if (!ok(c2 != NULL, "%s: the dump loads", name))
+        diag("%s\n%s", err, d1);
+    if (c2 != NULL) {
+        f = open_memstream(&d2, &l2);
+        gh_conf_dump(c2, f);
+        (void) fclose(f);
+        ok(strcmp(strchr(d1, '\n'), strchr(d2, '\n')) == 0,
+           "%s: and dumps the same", name);
+    }
+    gh_conf_free(c);
+    gh_conf_free(c2);
+    free(d1);
+    free(d2);
+}
+
+static void
+test_dump_balance(void)
+{
+    static const char *const all[] = {
+        "balance = \"hash\";\n",
+        "hash_key = \"header:x-user-id\";\n",
+        "hash_key = \"cookie:SessionID\";\n",
+        "hash_key = \"uri\";\n",
+        "hash_key = \"ip\";\n",
+        "balance = \"least_conn\";\n",
+        "balance = \"random2\";\n",
+        "retries = 10;\n",
+        "max_fails = 5;\n",
+        "fail_timeout = \"30s\";\n",
+        "all_down = \"try_anyway\";\n",
+        "all_down = \"503\";\n",
+        "queue = 100000;\n",
+        "queue_timeout = \"2500ms\";\n",
+        "health = {\n",
+        "type = \"http\";\n",
+        "type = \"tcp\";\n",
+        "path = \"/healthz?full=1\";\n",
+        "host = \"app.internal:8080\";\n",
+        "interval = \"5s\";\n",
+        "timeout = \"5s\";\n",
+        "interval = \"10ms\";\n",
+        "timeout = \"1ms\";\n",
+        "rise = 1;\n",
+        "fall = 100;\n",
+        "status = \"204\";\n",
+        "status = \"200\";\n",
+        "status = \"100-599\";\n",
+        "max_conns = 1000000;\n",
+        "backup = true;\n",
+        "backup = false;\n",
+        "slow_start = \"30s\";\n",
+        "metrics = true;\n",
+        "metrics = false;\n",
+        "name = \"shop front\";\n",
+        "name = \"b.example.com\";\n",
+        "name = \"[::1]:8082\";\n",
+        NULL
+    };
+    static const char *const defaults[] = {
+        "balance = \"round_robin\";\n",
+        "retries = 1;\n",
+        "max_fails = 1;\n",
+        "fail_timeout = \"10s\";\n",
+        "all_down = \"503\";\n",
+        "queue = 100;\n",
+        "queue_timeout = \"10s\";\n",
+        "max_conns = 0;\n",
+        "backup = false;\n",
+        "slow_start = \"0s\";\n",
+        "metrics = false;\n",
+        "name = \"127.0.0.1:8080\";\n",
+        NULL
+    };
+    static const char *const no_defaults[] = {
+        "hash_key", "health", NULL
+    };
+
+    dump_round_trip("every key", balance_text, all, NULL);
+    dump_round_trip("defaults", UPSTREAM SITE, defaults, no_defaults);
+}
+
 static void
 test_key_names(void)
 {
@@ -840,6 +1409,31 @@ test_key_names(void)
             found++;
     }
     is_int(found, 5, "key names use section paths");
+    {
+        static const char *const want[] = {
+            "upstreams.*.balance", "upstreams.*.hash_key",
+            "upstreams.*.retries", "upstreams.*.max_fails",
+            "upstreams.*.fail_timeout", "upstreams.*.all_down",
+            "upstreams.*.queue", "upstreams.*.queue_timeout",
+            "upstreams.*.health", "upstreams.*.health.type",
+            "upstreams.*.health.path", "upstreams.*.health.host",
+            "upstreams.*.health.interval", "upstreams.*.health.timeout",
+            "upstreams.*.health.rise", "upstreams.*.health.fall",
+            "upstreams.*.health.status", "upstreams.*.servers.*.max_conns",
+            "upstreams.*.servers.*.backup",
+            "upstreams.*.servers.*.slow_start",
+            "sites.*.routes.*.metrics", "sites.*.name"
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+            for (n = gh_conf_key_names(); *n != NULL; n++) {
+                if (strcmp(*n, want[i]) == 0)
+                    break;
+            }
+            ok(*n != NULL, "%s is a key name", want[i]);
+        }
+    }
     ok(count > 30, "%d key names", count);
     ok(gh_conf_key_names() == gh_conf_key_names(), "the same list each time");
 }
@@ -855,6 +1449,8 @@ main(void)
 
     subtest("the documented example") test_example();
     subtest("defaults") test_defaults();
+    subtest("upstream defaults") test_upstream_defaults();
+    subtest("balancing, health, metrics keys") test_balance_keys();
     subtest("every key set") test_everything_set();
     subtest("routes sorted") test_routes_sorted();
     subtest("relative paths") test_relative_paths();
@@ -862,6 +1458,7 @@ main(void)
     subtest("hostile files") test_hostile_files();
     subtest("@include") test_include();
     subtest("dump") test_dump();
+    subtest("dump of the balancing keys") test_dump_balance();
     subtest("key names") test_key_names();
 
     (void) nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
