@@ -17,7 +17,7 @@
 typedef uint64_t gh_off;
 
 #define GH_SHM_MAGIC  0x4748534d31000000ULL     /* "GHSM1" */
-#define GH_SHM_LAYOUT 1
+#define GH_SHM_LAYOUT 2
 
 struct gh_shm_hdr {
     uint64_t magic;
@@ -26,8 +26,8 @@ struct gh_shm_hdr {
     uint64_t seg_size;
     uint64_t generation;    /* +1 each time a master adopts the segment */
     uint64_t created;       /* unix time of creation */
-    gh_off   backends;      /* table offsets, 0 until created (#3) */
-    gh_off   slab;
+    gh_off   state;         /* struct gh_shm_globals (shm/state.h) */
+    gh_off   slab;          /* struct gh_slab (shm/slab.c) */
     uint8_t  reserved[200];
 };
 _Static_assert(sizeof(struct gh_shm_hdr) == 256, "shm header size changed");

@@ -16,12 +16,12 @@ main(void)
 
     subtest("layout is recorded") {
         /* A change to any of these must come with a GH_SHM_LAYOUT bump. */
-        is_int(GH_SHM_LAYOUT, 1, "layout version");
+        is_int(GH_SHM_LAYOUT, 2, "layout version");
         is_int(sizeof(struct gh_shm_hdr), 256, "header size");
         is_int(offsetof(struct gh_shm_hdr, layout), 8, "layout offset");
         is_int(offsetof(struct gh_shm_hdr, seg_size), 16, "size offset");
         is_int(offsetof(struct gh_shm_hdr, generation), 24, "generation");
-        is_int(offsetof(struct gh_shm_hdr, backends), 40, "backends offset");
+        is_int(offsetof(struct gh_shm_hdr, state), 40, "state offset");
         is_int(offsetof(struct gh_shm_hdr, slab), 48, "slab offset");
     }
     subtest("create") {
