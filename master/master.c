@@ -11,16 +11,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "master/checker.h"
 #include "master/master.h"
 #include "shm/shm.h"
+#include "shm/state.h"
 #include "worker/core/ev.h"
 #include "worker/core/log.h"
 #include "worker/listen.h"
 #include "worker/worker.h"
 
-/* Respawn backoff: a worker that dies within BACKOFF_STABLE ms of its
- * start waits 100 ms, doubling up to 30 s, before the next try — so a
- * crashing worker never becomes a fork storm. */
+/* Respawn backoff, for workers and the checker alike: a child that dies
+ * within BACKOFF_STABLE ms of its start waits 100 ms, doubling up to 30 s,
+ * before the next try — so a crashing child never becomes a fork storm. */
 #define BACKOFF_FIRST  100
 #define BACKOFF_MAX    30000
 #define BACKOFF_STABLE 10000
@@ -40,6 +42,8 @@ struct master {
     uint32_t             nls;
     struct master_slot  *slots;
     uint32_t             nslots;
+    struct master_slot   checker;   /* the health checker */
+    int                  checks;    /* 1: some upstream has checks */
     struct gh_shm        shm;       /* the segment, before any fork */
     int                  stopping;  /* 0, SIGQUIT or SIGTERM */
     gh_msec              kill_at;
@@ -108,7 +112,7 @@ master_spawn(struct master *m, uint32_t slot, const sigset_t *old)
         int rc;
 
         (void) old;
-        rc = gh_worker_main(m->conf, m->ls, m->nls, slot);
+        rc = gh_worker_main(m->conf, &m->shm, m->ls, m->nls, slot);
         gh_listen_free(m->ls, m->nls);
         gh_shm_close(&m->shm);
         free(m->slots);
@@ -123,6 +127,47 @@ master_spawn(struct master *m, uint32_t slot, const sigset_t *old)
 }
 
 static void
+master_spawn_checker(struct master *m)
+{
+    struct master_slot *s = &m->checker;
+    pid_t pid = fork();
+
+    if (pid == -1) {
+        gh_log(GH_LOG_ALERT, errno, "fork() of the checker failed");
+        s->respawn_at = gh_loop_clock() + BACKOFF_FIRST;
+        return;
+    }
+    if (pid == 0) {
+        int rc;
+
+        /* It accepts nothing: holding the listeners would only keep them
+         * open after the master and workers are gone. */
+        gh_listen_free(m->ls, m->nls);
+        rc = gh_checker_main(m->conf, &m->shm);
+        gh_shm_close(&m->shm);
+        free(m->slots);
+        gh_conf_free(m->conf);
+        exit(rc);   /* not _exit: LeakSanitizer checks the checker too */
+    }
+    s->pid = pid;
+    s->started = gh_loop_clock();
+    s->respawn_at = 0;
+    gh_log(GH_LOG_NOTICE, 0, "start checker process %d", (int) pid);
+}
+
+/* The slot of child PID (a worker's or the checker's), or NULL. */
+static struct master_slot *
+master_find(struct master *m, pid_t pid)
+{
+    for (uint32_t i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid == pid)
+            return &m->slots[i];
+    if (m->checker.pid == pid)
+        return &m->checker;
+    return NULL;
+}
+
+static void
 master_reap(struct master *m)
 {
     int status;
@@ -130,42 +175,43 @@ master_reap(struct master *m)
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         gh_msec now = gh_loop_clock();
+        struct master_slot *s = master_find(m, pid);
+        const char *what = s == &m->checker ? "checker" : "worker";
 
-        for (uint32_t i = 0; i < m->nslots; i++) {
-            struct master_slot *s = &m->slots[i];
-
-            if (s->pid != pid)
-                continue;
-            s->pid = 0;
-            if (m->stopping) {
-                gh_log(GH_LOG_NOTICE, 0, "worker process %d exited with "
-                       "code %d", (int) pid, WIFEXITED(status)
-                       ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-                break;
-            }
-            if (WIFSIGNALED(status)) {
-                int sig = WTERMSIG(status);
-
-                /* Killed from outside (an operator, the OOM killer) is not
-                 * our bug; a crash is. */
-                gh_log(sig == SIGKILL || sig == SIGTERM ? GH_LOG_ERROR
-                       : GH_LOG_ALERT, 0, "worker process %d exited on "
-                       "signal %d (%s)%s", (int) pid, sig, strsignal(sig),
-                       WCOREDUMP(status) ? " (core dumped)" : "");
-            } else {
-                gh_log(GH_LOG_CRIT, 0, "worker process %d exited with code "
-                       "%d", (int) pid, WEXITSTATUS(status));
-            }
-            if (now - s->started > BACKOFF_STABLE)
-                s->backoff = 0;
-            s->respawn_at = now + s->backoff;
-            if (s->backoff > 0)
-                gh_log(GH_LOG_WARN, 0, "worker slot %u keeps dying; "
-                       "respawning in %lld ms", i, (long long) s->backoff);
-            s->backoff = s->backoff == 0 ? BACKOFF_FIRST
-                         : GH_MIN(s->backoff * 2, BACKOFF_MAX);
-            break;
+        if (s == NULL)
+            continue;
+        s->pid = 0;
+        if (m->stopping) {
+            gh_log(GH_LOG_NOTICE, 0, "%s process %d exited with code %d",
+                   what, (int) pid, WIFEXITED(status)
+                   ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+            continue;
         }
+        if (WIFSIGNALED(status)) {
+            int sig = WTERMSIG(status);
+
+            /* Killed from outside (an operator, the OOM killer) is not
+             * our bug; a crash is. */
+            gh_log(sig == SIGKILL || sig == SIGTERM ? GH_LOG_ERROR
+                   : GH_LOG_ALERT, 0, "%s process %d exited on signal %d "
+                   "(%s)%s", what, (int) pid, sig, strsignal(sig),
+                   WCOREDUMP(status) ? " (core dumped)" : "");
+        } else {
+            gh_log(GH_LOG_CRIT, 0, "%s process %d exited with code %d",
+                   what, (int) pid, WEXITSTATUS(status));
+        }
+        if (now - s->started > BACKOFF_STABLE)
+            s->backoff = 0;
+        s->respawn_at = now + s->backoff;
+        if (s->backoff > 0 && s == &m->checker)
+            gh_log(GH_LOG_WARN, 0, "checker keeps dying; respawning in "
+                   "%lld ms", (long long) s->backoff);
+        else if (s->backoff > 0)
+            gh_log(GH_LOG_WARN, 0, "worker slot %u keeps dying; "
+                   "respawning in %lld ms", (uint32_t) (s - m->slots),
+                   (long long) s->backoff);
+        s->backoff = s->backoff == 0 ? BACKOFF_FIRST
+                     : GH_MIN(s->backoff * 2, BACKOFF_MAX);
     }
 }
 
@@ -176,17 +222,20 @@ master_running(const struct master *m)
 
     for (uint32_t i = 0; i < m->nslots; i++)
         n += m->slots[i].pid != 0;
-    return n;
+    return n + (m->checker.pid != 0);
 }
 
+/* SIG to every worker and the checker. */
 static void
-master_signal_workers(struct master *m, int sig)
+master_signal_children(struct master *m, int sig)
 {
-    for (uint32_t i = 0; i < m->nslots; i++)
-        if (m->slots[i].pid != 0 && kill(m->slots[i].pid, sig) == -1
-            && errno != ESRCH)
-            gh_log(GH_LOG_ALERT, errno, "kill(%d, %d) failed",
-                   (int) m->slots[i].pid, sig);
+    for (uint32_t i = 0; i <= m->nslots; i++) {
+        pid_t pid = i < m->nslots ? m->slots[i].pid : m->checker.pid;
+
+        if (pid != 0 && kill(pid, sig) == -1 && errno != ESRCH)
+            gh_log(GH_LOG_ALERT, errno, "kill(%d, %d) failed", (int) pid,
+                   sig);
+    }
 }
 
 static void
@@ -197,7 +246,7 @@ master_reopen(struct master *m)
         gh_log(GH_LOG_CRIT, errno, "cannot reopen \"%s\"",
                m->conf->error_log);
     gh_log(GH_LOG_NOTICE, 0, "reopening logs");
-    master_signal_workers(m, SIGUSR1);
+    master_signal_children(m, SIGUSR1);
 }
 
 int
@@ -238,7 +287,9 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
         gh_listen_free(m.ls, m.nls);
         return 1;
     }
-    if (gh_shm_create(&m.shm, conf->shm_size, err, sizeof(err)) != GH_OK) {
+    if (gh_shm_create(&m.shm, conf->shm_size, err, sizeof(err)) != GH_OK
+        || gh_state_init(&m.shm, err, sizeof(err)) != GH_OK
+        || gh_state_bind(&m.shm, conf, err, sizeof(err)) != GH_OK) {
         gh_log(GH_LOG_EMERG, 0, "shm_size: %s", err);
         gh_listen_free(m.ls, m.nls);
         return 1;
@@ -269,6 +320,9 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
            "\"%s\"", GH_VERSION, GH_VERSION_EXTRA, conf->workers, conf->file);
     for (uint32_t i = 0; i < m.nslots; i++)
         master_spawn(&m, i, &old);
+    m.checks = gh_checker_needed(conf);
+    if (m.checks)
+        master_spawn_checker(&m);
     for (;;) {
         gh_msec now = gh_loop_clock(), wait = 1000;
         struct timespec ts;
@@ -287,10 +341,17 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
                     wait = GH_MIN(wait, s->respawn_at - now);
             }
         }
+        if (m.checks && !m.stopping && m.checker.pid == 0
+            && m.checker.respawn_at != 0) {
+            if (m.checker.respawn_at <= now)
+                master_spawn_checker(&m);
+            else
+                wait = GH_MIN(wait, m.checker.respawn_at - now);
+        }
         if (m.stopping && now >= m.kill_at) {
             gh_log(GH_LOG_WARN, 0, "workers still running after the "
                    "shutdown timeout: killing them");
-            master_signal_workers(&m, SIGKILL);
+            master_signal_children(&m, SIGKILL);
             m.kill_at = now + 1000;
         }
         ts.tv_sec = wait / 1000;
@@ -308,14 +369,14 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
             gh_log(GH_LOG_NOTICE, 0, "graceful shutdown (SIGQUIT)");
             m.stopping = SIGQUIT;
             m.kill_at = now + conf->timeouts.shutdown + STOP_GRACE;
-            master_signal_workers(&m, SIGQUIT);
+            master_signal_children(&m, SIGQUIT);
             break;
         case SIGTERM:
         case SIGINT:
             gh_log(GH_LOG_NOTICE, 0, "fast shutdown (%s)", strsignal(sig));
             m.stopping = SIGTERM;
             m.kill_at = now + STOP_GRACE;
-            master_signal_workers(&m, SIGTERM);
+            master_signal_children(&m, SIGTERM);
             break;
         case SIGUSR1:
             master_reopen(&m);

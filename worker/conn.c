@@ -9,12 +9,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/sendfile.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "worker/conn.h"
 #include "worker/core/log.h"
+#include "worker/metrics.h"
 #include "worker/path.h"
 #include "worker/route.h"
 #include "worker/static.h"
@@ -36,6 +38,7 @@ static void conn_up_event(struct gh_ev *ev, uint32_t events);
 static void conn_timeout(struct gh_timer *t);
 static int conn_add_interim(struct gh_conn *c);
 static int conn_flush(struct gh_conn *c);
+static void conn_hash_key(struct gh_conn *c);
 
 /* ---- logging with context ---------------------------------------------- */
 
@@ -202,11 +205,46 @@ conn_idempotent(const struct gh_conn *c)
 
 /* ---- releasing the upstream connection ---------------------------------- */
 
+/* Leave the upstream's wait queue (max_conns), if in it. */
+static void
+conn_unqueue(struct gh_conn *c)
+{
+    if (c->queued) {
+        struct gh_shm_upstream *st = c->w->ups[c->route->upstream->index].st;
+
+        __atomic_sub_fetch(&st->queued, 1, __ATOMIC_RELAXED);
+        c->queued = 0;
+    }
+}
+
+/* Give back the active slot of this attempt (shared least_conn and
+ * max_conns counts), if held. */
+static void
+conn_slot_release(struct gh_conn *c)
+{
+    conn_unqueue(c);
+    if (c->slot) {
+        gh_upstream_done(&c->w->ups[c->route->upstream->index],
+                         (uint32_t) c->up_idx);
+        c->slot = 0;
+    }
+}
+
+/* This attempt failed by the server's fault: a passive-check failure. */
+static void
+conn_up_blame(struct gh_conn *c)
+{
+    if (c->up_idx >= 0 && c->route != NULL && c->route->upstream != NULL)
+        gh_upstream_failed(&c->w->ups[c->route->upstream->index],
+                           (uint32_t) c->up_idx, c->w->loop.now);
+}
+
 static void
 conn_up_release(struct gh_conn *c, int reuse)
 {
     struct gh_upconn *uc = c->uc;
 
+    conn_slot_release(c);
     if (uc == NULL)
         return;
     c->uc = NULL;
@@ -308,6 +346,14 @@ conn_error(struct gh_conn *c, int status, enum gh_log_level level, int err,
     conn_log(c, level, err, "%s", why);
     c->keepalive = 0;
     return conn_respond(c, status, NULL);
+}
+
+/* An error the upstream server caused: also a passive-check failure. */
+static int
+conn_up_error(struct gh_conn *c, int status, int err, const char *why)
+{
+    conn_up_blame(c);
+    return conn_error(c, status, GH_LOG_ERROR, err, why);
 }
 
 /* ---- READ_HEAD ---------------------------------------------------------- */
@@ -462,6 +508,66 @@ conn_keep_log_fields(struct gh_conn *c, const char *head)
         c->log_ua = gh_pool_strndup(&c->pool, h->value.p, h->value.len);
 }
 
+/*
+ * A metrics route: the daemon's counters, Prometheus text (JSON with
+ * ?format=json).  The body goes through a memfd so it is sent like a file,
+ * whatever its size.
+ */
+static int
+conn_start_metrics(struct gh_conn *c, struct gh_str target)
+{
+    const char *q = memchr(target.p, '?', target.len);
+    int json = q != NULL
+               && memmem(q, target.len - (size_t) (q - target.p),
+                            "format=json", 11) != NULL;
+    char *body = NULL;
+    size_t len = 0, done = 0;
+    int fd;
+
+    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
+    c->scan_pos = c->scan_skip = 0;
+    if (!c->req.complete)
+        c->keepalive = 0;
+    if (c->req.parser.method != HTTP_GET && c->req.parser.method != HTTP_HEAD) {
+        conn_log(c, GH_LOG_INFO, 0, "method not allowed for metrics");
+        return conn_respond(c, 405, "Allow: GET, HEAD\r\n");
+    }
+    if (gh_metrics_render(c->w->conf, c->w->shm, json, c->w->loop.now,
+                          &body, &len) != GH_OK)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM,
+                          "no memory for metrics");
+    fd = memfd_create("gatehouse-metrics", MFD_CLOEXEC);
+    while (fd != -1 && done < len) {
+        ssize_t n = write(fd, body + done, len - done);
+
+        if (n <= 0) {
+            (void) close(fd);
+            fd = -1;
+            break;
+        }
+        done += (size_t) n;
+    }
+    free(body);
+    if (fd == -1)
+        return conn_error(c, 500, GH_LOG_CRIT, errno,
+                          "cannot buffer the metrics");
+    if (conn_head_start(c, 200, "OK") != GH_OK
+        || buf_printf(c->cout, "Content-Type: %s\r\nCache-Control: "
+                      "no-store\r\nContent-Length: %zu\r\n",
+                      json ? GH_METRICS_JSON_TYPE : GH_METRICS_PROM_TYPE,
+                      len) != GH_OK
+        || conn_head_end(c) != GH_OK) {
+        (void) close(fd);
+        return conn_error(c, 500, GH_LOG_ERROR, 0,
+                          "metrics response header too large");
+    }
+    c->file_fd = fd;
+    c->file_off = 0;
+    c->file_left = c->req.parser.method == HTTP_HEAD ? 0 : (off_t) len;
+    c->state = GH_CONN_SEND_LOCAL;
+    return GH_OK;
+}
+
 static int
 conn_route(struct gh_conn *c)
 {
@@ -525,6 +631,8 @@ conn_route(struct gh_conn *c)
                           "client intended to send too large body");
     if (c->route->root != NULL)
         return conn_start_static(c, norm);
+    if (c->route->metrics)
+        return conn_start_metrics(c, target);
     if (conn_build_upstream_head(c, host, target) != GH_OK)
         return conn_error(c, 431, GH_LOG_INFO, 0,
                           "request header too large to forward");
@@ -548,7 +656,9 @@ conn_route(struct gh_conn *c)
         }
     }
     c->tries = 0;
-    c->failed_server = -1;
+    c->tried.n = 0;
+    c->up_idx = -1;
+    conn_hash_key(c);
     c->state = GH_CONN_CONNECT;
     return GH_OK;
 }
@@ -725,29 +835,131 @@ static int
 conn_up_fail(struct gh_conn *c, int err, const char *why, int stale)
 {
     const struct gh_upstream *u = c->route->upstream;
-    int timeout = err == ETIMEDOUT;
+    int timeout = err == ETIMEDOUT, more;
 
     conn_log(c, stale ? GH_LOG_INFO : GH_LOG_ERROR, err, "%s", why);
-    if (c->uc != NULL)
-        c->failed_server = stale ? -1 : (int64_t) c->uc->server;
+    if (!stale && c->up_idx >= 0) {
+        conn_up_blame(c);
+        if (c->tried.n < GH_UP_MAX_TRIES)
+            c->tried.idx[c->tried.n++] = (uint32_t) c->up_idx;
+    }
     conn_up_release(c, 0);
-    if (!c->sent_any && !c->out_dropped) {
-        /* Nothing of this request reached that server. */
-        if (stale || (c->tries < 2 && u->nservers > 1)) {
+    /* A stale pooled connection is no failure of the server's: it gets a
+     * few more tries, on fresh connections; a failure gets `retries`
+     * other servers. */
+    more = stale ? c->tries < u->retries + 3
+                 : c->tried.n <= u->retries && u->nservers > 1;
+    c->up_timeout = timeout;
+    if ((!c->sent_any && !c->out_dropped)
+        || (c->replay_ok && !c->out_dropped && conn_idempotent(c))) {
+        if (more) {
             c->force_new = stale;
             c->out->start = 0;
             c->state = GH_CONN_CONNECT;
             return GH_OK;
         }
-    } else if (c->replay_ok && !c->out_dropped && conn_idempotent(c)
-               && (stale ? c->tries < 4 : c->tries < 2 && u->nservers > 1)) {
-        c->force_new = stale;
-        c->out->start = 0;
-        c->state = GH_CONN_CONNECT;
-        return GH_OK;
     }
     c->keepalive = 0;
     return conn_respond(c, timeout ? 504 : 502, NULL);
+}
+
+/*
+ * The key of balance = "hash" for this request: the client address, the
+ * target, a header's or a cookie's value.  Without it (no such header),
+ * the request is balanced round-robin.
+ */
+static void
+conn_hash_key(struct gh_conn *c)
+{
+    const struct gh_upstream *u = c->route->upstream;
+    const struct gh_http_msg *rq = &c->req;
+    size_t nl;
+
+    c->have_hash = 0;
+    if (u == NULL || u->balance != GH_BALANCE_HASH)
+        return;
+    switch (u->hash_key) {
+    case GH_HASH_IP:
+        c->hash = gh_upstream_hash(c->peer_ip, strlen(c->peer_ip));
+        c->have_hash = 1;
+        return;
+    case GH_HASH_URI:
+        c->hash = gh_upstream_hash(rq->url.p, rq->url.len);
+        c->have_hash = 1;
+        return;
+    default:
+        break;
+    }
+    nl = strlen(u->hash_name);
+    for (uint32_t i = 0; i < rq->nhdrs; i++) {
+        const struct gh_hdr *h = &rq->hdrs[i];
+        const char *p, *end;
+
+        if (u->hash_key == GH_HASH_HEADER) {
+            if (h->name.len == nl
+                && strncasecmp(h->name.p, u->hash_name, nl) == 0) {
+                c->hash = gh_upstream_hash(h->value.p, h->value.len);
+                c->have_hash = 1;
+                return;
+            }
+            continue;
+        }
+        if (h->name.len != 6 || strncasecmp(h->name.p, "cookie", 6) != 0)
+            continue;
+        /* "a=1; NAME=value; b=2" (RFC 6265 4.2.1) */
+        for (p = h->value.p, end = p + h->value.len; p < end;) {
+            const char *sc = memchr(p, ';', (size_t) (end - p));
+            const char *e = sc ? sc : end;
+
+            while (p < e && (*p == ' ' || *p == '\t'))
+                p++;
+            if ((size_t) (e - p) > nl && memcmp(p, u->hash_name, nl) == 0
+                && p[nl] == '=') {
+                c->hash = gh_upstream_hash(p + nl + 1,
+                                           (size_t) (e - p) - nl - 1);
+                c->have_hash = 1;
+                return;
+            }
+            p = e + 1;
+        }
+    }
+}
+
+#define CONN_QUEUE_POLL_MS 5
+
+/*
+ * Every usable server is at max_conns: wait in the upstream's queue (its
+ * size counted for the whole daemon) and look again every few ms, until
+ * queue_timeout.  GH_AGAIN while waiting, else the 503 is under way.
+ */
+static int
+conn_queue(struct gh_conn *c, struct gh_upstream_rt *up)
+{
+    const struct gh_upstream *u = up->conf;
+    gh_msec now = c->w->loop.now;
+
+    if (!c->queued) {
+        int64_t q = __atomic_add_fetch(&up->st->queued, 1, __ATOMIC_RELAXED);
+
+        c->queued = 1;
+        if (q > (int64_t) u->queue) {
+            conn_unqueue(c);
+            c->keepalive = 0;
+            conn_log(c, GH_LOG_ERROR, 0, "upstream queue is full (%u)",
+                     u->queue);
+            return conn_respond(c, 503, "Retry-After: 1\r\n");
+        }
+        c->queue_until = now + u->queue_timeout;
+    } else if (now >= c->queue_until) {
+        conn_unqueue(c);
+        c->keepalive = 0;
+        conn_log(c, GH_LOG_ERROR, 0, "no upstream server was free within "
+                 "queue_timeout");
+        return conn_respond(c, 503, "Retry-After: 1\r\n");
+    }
+    conn_wait(c, GH_WAIT_QUEUE, GH_MIN(CONN_QUEUE_POLL_MS,
+                                       c->queue_until - now));
+    return GH_AGAIN;
 }
 
 static int
@@ -760,18 +972,37 @@ conn_connect(struct gh_conn *c)
     socklen_t len = sizeof(err);
 
     if (uc == NULL) {
-        uint32_t server = gh_upstream_pick(up, c->failed_server);
+        uint32_t server, retry;
+        char extra[48];
 
+        rc = gh_upstream_pick(up, w->loop.now, c->hash, c->have_hash,
+                              &c->tried, &server, &retry);
+        if (rc == GH_AGAIN)
+            return conn_queue(c, up);
+        conn_unqueue(c);
+        if (rc != GH_OK && c->tried.n > 0) {
+            /* A retry found no other server: the failure stands. */
+            c->keepalive = 0;
+            return conn_respond(c, c->up_timeout ? 504 : 502, NULL);
+        }
+        if (rc != GH_OK) {
+            c->keepalive = 0;
+            conn_log(c, GH_LOG_ERROR, 0, "no live upstreams");
+            snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", retry);
+            return conn_respond(c, 503, extra);
+        }
+        c->up_idx = server;
+        c->slot = 1;
         c->tries++;
         c->sent_any = 0;
         c->t_up = w->loop.now;
+        c->up_server = &up->conf->servers[server];
         if (!c->force_new) {
             uc = gh_upstream_pool_take(up, server);
             if (uc != NULL) {
                 c->uc = uc;
                 uc->owner = c;
                 uc->ev.handler = conn_up_event;
-                c->up_server = &up->conf->servers[server];
                 c->reused = 1;
                 c->urd = 0;
                 c->uwr = 1;
@@ -783,7 +1014,6 @@ conn_connect(struct gh_conn *c)
         uc = gh_upstream_connect(up, server, &rc);
         if (uc == NULL) {
             err = errno;
-            c->failed_server = server;
             if (err == EMFILE || err == ENFILE || err == ENOMEM) {
                 conn_log(c, GH_LOG_CRIT, err, "socket() failed");
                 c->keepalive = 0;
@@ -801,7 +1031,6 @@ conn_connect(struct gh_conn *c)
         c->uc = uc;
         uc->owner = c;
         uc->ev.handler = conn_up_event;
-        c->up_server = &up->conf->servers[server];
         if (gh_ev_add(&w->loop, &uc->ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP)
             != GH_OK) {
             conn_log(c, GH_LOG_CRIT, errno, "epoll_ctl() failed");
@@ -970,7 +1199,7 @@ conn_read_resp(struct gh_conn *c)
             rc = gh_http_scan_head(b->data + b->start, len, &pos, &skip,
                                    b->size, &head_len, &status, &why);
             if (rc == GH_ERR)
-                return conn_error(c, 502, GH_LOG_ERROR, 0, "upstream sent "
+                return conn_up_error(c, 502, 0, "upstream sent "
                                   "invalid header");
             if (rc == GH_OK) {
                 rc = gh_http_parse_head(&c->resp, HTTP_RESPONSE,
@@ -993,16 +1222,18 @@ conn_read_resp(struct gh_conn *c)
                         && !(c->sent_continue
                              && c->resp.parser.status_code == 100)
                         && conn_add_interim(c) != GH_OK)
-                        return conn_error(c, 502, GH_LOG_ERROR, 0,
+                        return conn_up_error(c, 502, 0,
                                           "upstream sent too big header");
                     b->start += (uint32_t) head_len;
                     continue;
                 }
                 b->start += (uint32_t) head_len;
                 c->ut_ms = c->w->loop.now - c->t_up;
+                gh_upstream_latency(&c->w->ups[c->route->upstream->index],
+                                    (uint32_t) c->up_idx, c->ut_ms);
                 if (c->resp.parser.status_code == 101) {
                     if (!c->upgrade || !c->resp.upgrade)
-                        return conn_error(c, 502, GH_LOG_ERROR, 0,
+                        return conn_up_error(c, 502, 0,
                                           "upstream sent unexpected 101");
                 }
                 /* An Upgrade the server refused leaves plain HTTP/1.1 on
@@ -1010,7 +1241,7 @@ conn_read_resp(struct gh_conn *c)
                 return conn_build_client_head(c);
             }
             if (len >= b->size)
-                return conn_error(c, 502, GH_LOG_ERROR, 0,
+                return conn_up_error(c, 502, 0,
                                   "upstream sent too big header");
         }
         if (!c->urd) {
@@ -1030,7 +1261,16 @@ conn_read_resp(struct gh_conn *c)
             return conn_up_fail(c, n == 0 ? 0 : errno, "upstream closed "
                                 "a kept-alive connection", 1);
         }
-        return conn_error(c, 502, GH_LOG_ERROR, n == 0 ? 0 : errno, n == 0
+        if (len == 0 && !c->resp_started
+            && (c->cout == NULL || gh_buf_len(c->cout) == 0)) {
+            /* Closed or reset before any response byte: another server
+             * may serve it, if the request can be sent again (see
+             * conn_up_fail). */
+            return conn_up_fail(c, n == 0 ? 0 : errno, n == 0
+                                ? "upstream prematurely closed connection"
+                                : "recv() from upstream failed", 0);
+        }
+        return conn_up_error(c, 502, n == 0 ? 0 : errno, n == 0
                           ? "upstream prematurely closed connection"
                           : "recv() from upstream failed");
     }
@@ -1130,7 +1370,7 @@ conn_build_client_head(struct gh_conn *c)
     else
         rc |= conn_head_end(c);
     if (rc != GH_OK)
-        return conn_error(c, 502, GH_LOG_ERROR, 0,
+        return conn_up_error(c, 502, 0,
                           "upstream sent too big header");
     c->resp.on_body = conn_resp_body;
     c->resp.arg = c;
@@ -1241,6 +1481,7 @@ conn_relay_resp(struct gh_conn *c)
             if (used < 0) {
                 conn_log(c, GH_LOG_ERROR, 0, "upstream sent invalid body: %s",
                          why);
+                conn_up_blame(c);
                 c->keepalive = 0;
                 conn_up_release(c, 0);
                 (void) conn_flush(c);
@@ -1290,6 +1531,7 @@ conn_relay_resp(struct gh_conn *c)
                      : "recv() from upstream failed");
             /* The client must not take a cut body for a whole one: no last
              * chunk, and the connection ends. */
+            conn_up_blame(c);
             c->keepalive = 0;
             conn_up_release(c, 0);
             (void) conn_flush(c);
@@ -1476,6 +1718,21 @@ conn_access_log(struct gh_conn *c)
     int n;
     gh_msec rt = w->loop.now - c->t_start;
 
+    /* Every finished request passes here once: count it for the metrics
+     * (exact for the daemon: atomics in the segment). */
+    if (c->log_line != NULL) {
+        struct gh_shm_globals *g = gh_state_globals(w->shm);
+
+        __atomic_add_fetch(&g->worker_requests[w->slot], 1, __ATOMIC_RELAXED);
+        if (c->route != NULL && c->route->shm != 0) {
+            struct gh_shm_route *r = gh_state_route(w->shm, c->route);
+
+            __atomic_add_fetch(&r->requests, 1, __ATOMIC_RELAXED);
+            if (c->status >= 100 && c->status < 600)
+                __atomic_add_fetch(&r->status[c->status / 100 - 1], 1,
+                                   __ATOMIC_RELAXED);
+        }
+    }
     if (w->alog_fd == -1 || c->log_line == NULL)
         return;
     gh_worker_update_time(w);
@@ -1519,7 +1776,9 @@ conn_reset_request(struct gh_conn *c)
     c->upgrade = c->req_chunked_out = c->resp_eof = 0;
     c->resp_mode = GH_BODY_NONE;
     c->tries = 0;
-    c->failed_server = -1;
+    c->tried.n = 0;
+    c->up_idx = -1;
+    c->have_hash = 0;
 }
 
 static int
@@ -1671,9 +1930,12 @@ conn_timeout(struct gh_timer *t)
     case GH_WAIT_UP_CONNECT:
         rc = conn_up_fail(c, ETIMEDOUT, "upstream timed out", 0);
         break;
+    case GH_WAIT_QUEUE:
+        rc = GH_OK;         /* conn_connect looks for a free server again */
+        break;
     case GH_WAIT_UP_WRITE:
     case GH_WAIT_UP_READ:
-        rc = conn_error(c, 504, GH_LOG_ERROR, ETIMEDOUT,
+        rc = conn_up_error(c, 504, ETIMEDOUT,
                         "upstream timed out");
         break;
     default:
@@ -1714,7 +1976,7 @@ gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
     c->timer.handler = conn_timeout;
     c->file_fd = -1;
     c->ut_ms = -1;
-    c->failed_server = -1;
+    c->up_idx = -1;
     c->crd = 1;     /* TCP_DEFER_ACCEPT: the request is likely there */
     c->cwr = 1;
     gh_pool_init(&c->pool, 64 * 1024 + w->conf->limits.headers
@@ -1749,6 +2011,8 @@ gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
+    __atomic_store_n(&gh_state_globals(w->shm)->worker_conns[w->slot],
+                     (int64_t) w->nconns, __ATOMIC_RELAXED);
     c->state = GH_CONN_READ_HEAD;
     conn_run(c);
 }
@@ -1779,6 +2043,8 @@ gh_conn_close(struct gh_conn *c, const char *reason)
     if (c->next)
         c->next->prev = c->prev;
     w->nconns--;
+    __atomic_store_n(&gh_state_globals(w->shm)->worker_conns[w->slot],
+                     (int64_t) w->nconns, __ATOMIC_RELAXED);
     gh_loop_defer_free(&w->loop, c);
     gh_worker_conn_closed(w);
 }

@@ -44,7 +44,8 @@ enum gh_conn_wait {
     GH_WAIT_CLIENT_WRITE,
     GH_WAIT_UP_CONNECT,
     GH_WAIT_UP_READ,
-    GH_WAIT_UP_WRITE
+    GH_WAIT_UP_WRITE,
+    GH_WAIT_QUEUE           /* every server at max_conns: poll for a slot */
 };
 
 /* How the response body goes to the client. */
@@ -81,9 +82,16 @@ struct gh_conn {
     unsigned                  sent_continue:1;
     unsigned                  upgrade:1;
     unsigned                  resp_eof:1;   /* body ends at close */
+    unsigned                  slot:1;   /* holds an active slot on up_idx */
+    unsigned                  queued:1; /* counted in the upstream queue */
+    unsigned                  have_hash:1;  /* hash: the request has a key */
+    unsigned                  up_timeout:1; /* the last failure timed out */
     uint32_t                  nreq;     /* requests served on it */
     uint32_t                  tries;    /* upstream attempts this request */
-    int64_t                   failed_server;    /* -1: none */
+    int64_t                   up_idx;   /* server of this attempt, -1 none */
+    struct gh_up_tried        tried;    /* servers that failed this request */
+    uint32_t                  hash;     /* balance = "hash": the key's */
+    gh_msec                   queue_until;  /* GH_WAIT_QUEUE gives up then */
     char                      peer[64];     /* "127.0.0.1:50312" */
     char                      peer_ip[48];  /* "127.0.0.1" */
 

@@ -2,16 +2,31 @@
 #define GH_WORKER_UPSTREAM_H
 
 /*
- * Per-worker upstream state: smooth weighted round-robin and the pool of
- * idle keep-alive connections.  (Shared-memory balancing replaces the
- * weights' per-worker view in a later issue; TODO(#3).)
+ * Balancing and the upstream connection pool.
+ *
+ * The choice of server uses the daemon-wide state in the segment
+ * (shm/state.h): health, passive marks, requests in flight, latency.  Each
+ * pick takes an "active" slot on the server it returns (counted for the
+ * whole daemon, capped by max_conns); gh_upstream_done() gives it back.
+ * round_robin and least_conn decide under the upstream's shared lock, so
+ * their result is exact across workers; random2 and hash take their slot
+ * with a compare-and-swap.  The pool of idle keep-alive connections is per
+ * worker (a socket belongs to one process).
  */
 
 #include "conf/conf.h"
+#include "shm/state.h"
 #include "worker/core/ev.h"
 
 struct gh_conn;
 struct gh_upstream_rt;
+
+/* Servers already tried by one request (retries <= 10). */
+#define GH_UP_MAX_TRIES 12
+struct gh_up_tried {
+    uint32_t n;
+    uint32_t idx[GH_UP_MAX_TRIES];
+};
 
 /* One connection to an upstream server. */
 struct gh_upconn {
@@ -24,23 +39,59 @@ struct gh_upconn {
     struct gh_upconn      *prev;
 };
 
+/* A point of the consistent-hash ring. */
+struct gh_ring_point {
+    uint32_t hash;
+    uint32_t server;
+};
+
 struct gh_upstream_rt {
     const struct gh_upstream *conf;
-    int64_t                  *cw;       /* owns: current weights */
+    struct gh_shm            *shm;      /* borrows */
+    struct gh_shm_upstream   *st;       /* in the segment */
+    struct gh_shm_server    **srv;      /* owns the array; in the segment */
+    uint8_t                  *cand;     /* owns: scratch, one per server */
+    struct gh_ring_point     *ring;     /* owns: hash ring, sorted */
+    uint32_t                  nring;
     struct gh_upconn         *idle;     /* most recently used first */
     uint32_t                  nidle;
+    uint64_t                  rnd;      /* random2's generator state */
 };
 
 /* Build the runtime for every upstream of CONF.  NULL on ENOMEM. */
-struct gh_upstream_rt *gh_upstream_init(const struct gh_conf *conf);
+struct gh_upstream_rt *gh_upstream_init(const struct gh_conf *conf,
+                                        struct gh_shm *shm, uint32_t seed);
 void gh_upstream_destroy(struct gh_upstream_rt *rt, uint32_t n,
                          struct gh_loop *loop);
 
 /*
- * Smooth weighted round-robin (as nginx's): returns a server index, skipping
- * EXCLUDE (-1 for none) while another server exists.
+ * Choose a server for one attempt and take an active slot on it.  HASH is
+ * the request's key hash when HAVE_HASH (balance = "hash"; without a key,
+ * round-robin).  Servers in TRIED (failed for this request) are never
+ * chosen; backup servers serve only when no primary is usable.  Returns:
+ * GH_OK        *SERVER chosen (give the slot back with gh_upstream_done);
+ * GH_AGAIN     every usable server is at max_conns: wait and call again;
+ * GH_DECLINED  no server is usable; *RETRY_AFTER is the seconds until one
+ *              may be (>= 1).
+ * Never blocks beyond the upstream lock's short critical section.
  */
-uint32_t gh_upstream_pick(struct gh_upstream_rt *up, int64_t exclude);
+int gh_upstream_pick(struct gh_upstream_rt *up, gh_msec now, uint64_t hash,
+                     int have_hash, const struct gh_up_tried *tried,
+                     uint32_t *server, uint32_t *retry_after);
+/* The attempt on SERVER is over: give its active slot back. */
+void gh_upstream_done(struct gh_upstream_rt *up, uint32_t server);
+/*
+ * The attempt on SERVER failed (connect error, reset, timeout, invalid
+ * response): a passive-check failure.  Logs when it marks the server down.
+ */
+void gh_upstream_failed(struct gh_upstream_rt *up, uint32_t server,
+                        gh_msec now);
+/* Time to first byte of a response from SERVER. */
+void gh_upstream_latency(struct gh_upstream_rt *up, uint32_t server,
+                         gh_msec ms);
+
+/* The 32-bit key hash used by the ring (exported for tests). */
+uint32_t gh_upstream_hash(const void *p, size_t n);
 
 /* An idle pooled connection to SERVER, unlinked from the pool, or NULL. */
 struct gh_upconn *gh_upstream_pool_take(struct gh_upstream_rt *up,

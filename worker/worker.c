@@ -1,9 +1,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "shm/state.h"
 #include "worker/conn.h"
 #include "worker/core/buf.h"
 #include "worker/core/log.h"
+#include "worker/priv.h"
 #include "worker/static.h"
 #include "worker/worker.h"
 
@@ -219,46 +219,6 @@ worker_lev(struct gh_worker *w, uint32_t i)
     return &((struct worker_lev *) (void *) w->lev)[i].lev;
 }
 
-static int
-worker_drop_privileges(const struct gh_conf *conf)
-{
-    struct passwd *pw = NULL;
-    struct group *gr = NULL;
-
-    if (conf->user == NULL && conf->group == NULL)
-        return GH_OK;
-    if (geteuid() != 0) {
-        gh_log(GH_LOG_WARN, 0, "\"user\"/\"group\" ignored: not started as "
-               "root");
-        return GH_OK;
-    }
-    if (conf->user != NULL && (pw = getpwnam(conf->user)) == NULL) {
-        gh_log(GH_LOG_EMERG, errno, "getpwnam(\"%s\") failed", conf->user);
-        return GH_ERR;
-    }
-    if (conf->group != NULL && (gr = getgrnam(conf->group)) == NULL) {
-        gh_log(GH_LOG_EMERG, errno, "getgrnam(\"%s\") failed", conf->group);
-        return GH_ERR;
-    }
-    {
-        gid_t gid = gr ? gr->gr_gid : pw->pw_gid;
-
-        if (setgid(gid) == -1
-            || (pw != NULL ? initgroups(pw->pw_name, gid)
-                           : setgroups(0, NULL)) == -1
-            || (pw != NULL && setuid(pw->pw_uid) == -1)) {
-            gh_log(GH_LOG_EMERG, errno, "cannot drop privileges to %s:%s",
-                   conf->user ? conf->user : "-",
-                   conf->group ? conf->group : "-");
-            return GH_ERR;
-        }
-    }
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-        gh_log(GH_LOG_WARN, errno, "prctl(PR_SET_NO_NEW_PRIVS) failed, "
-               "ignored");
-    return GH_OK;
-}
-
 static void
 worker_start_drain(struct gh_worker *w)
 {
@@ -273,8 +233,8 @@ worker_start_drain(struct gh_worker *w)
 }
 
 int
-gh_worker_main(const struct gh_conf *conf, struct gh_listener *ls,
-               uint32_t nls, uint32_t slot)
+gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
+               struct gh_listener *ls, uint32_t nls, uint32_t slot)
 {
     static struct gh_worker worker;
     struct gh_worker *w = &worker;
@@ -283,8 +243,8 @@ gh_worker_main(const struct gh_conf *conf, struct gh_listener *ls,
     pid_t master = getppid();
     int status = 0;
 
-    *w = (struct gh_worker) { .conf = conf, .ls = ls, .nls = nls,
-                              .slot = slot, .alog_fd = -1 };
+    *w = (struct gh_worker) { .conf = conf, .shm = shm, .ls = ls,
+                              .nls = nls, .slot = slot, .alog_fd = -1 };
     gh_log_set_slot((int) slot);
     sigemptyset(&sa.sa_mask);
     (void) sigaction(SIGQUIT, &sa, NULL);
@@ -310,12 +270,16 @@ gh_worker_main(const struct gh_conf *conf, struct gh_listener *ls,
     }
     w->loop.sigmask = &waitmask;
     w->alog_buf = malloc(ALOG_SIZE);
-    w->ups = gh_upstream_init(conf);
+    /* Seed random2 differently in each worker (and each respawn). */
+    w->ups = gh_upstream_init(conf, shm, slot * 2654435761u
+                                         + (uint32_t) getpid());
+    __atomic_store_n(&gh_state_globals(shm)->worker_conns[slot], 0,
+                     __ATOMIC_RELAXED);
     if (w->alog_buf == NULL || w->ups == NULL) {
         gh_log(GH_LOG_EMERG, ENOMEM, "worker start-up failed");
         return 2;
     }
-    if (worker_alog_open(w) != GH_OK || worker_drop_privileges(conf) != GH_OK
+    if (worker_alog_open(w) != GH_OK || gh_priv_drop(conf) != GH_OK
         || worker_listen(w) != GH_OK)
         return 2;
     gh_worker_update_time(w);

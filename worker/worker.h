@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "conf/conf.h"
+#include "shm/shm.h"
 #include "worker/core/ev.h"
 #include "worker/listen.h"
 #include "worker/upstream.h"
@@ -23,6 +24,7 @@ struct gh_lev {
 
 struct gh_worker {
     const struct gh_conf  *conf;    /* borrows (the master's generation) */
+    struct gh_shm         *shm;     /* borrows: the segment */
     struct gh_loop         loop;
     struct gh_listener    *ls;      /* borrows */
     uint32_t               nls;
@@ -51,8 +53,8 @@ extern volatile sig_atomic_t gh_worker_terminate;
 extern volatile sig_atomic_t gh_worker_reopen;
 
 /* Run worker SLOT until told to stop; returns the exit status. */
-int gh_worker_main(const struct gh_conf *conf, struct gh_listener *ls,
-                   uint32_t nls, uint32_t slot);
+int gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
+                   struct gh_listener *ls, uint32_t nls, uint32_t slot);
 
 /* Refresh the cached dates if the second changed. */
 void gh_worker_update_time(struct gh_worker *w);

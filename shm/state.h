@@ -1,0 +1,160 @@
+#ifndef GH_SHM_STATE_H
+#define GH_SHM_STATE_H
+
+/*
+ * The daemon-wide state in the segment: one entry per upstream, per
+ * upstream server and per route, found by identity ("up:NAME",
+ * "srv:NAME/ADDR", "route:SITE/PATH") in a registry, so a reload that keeps
+ * a server keeps its health and counters.  Counters are updated with
+ * __atomic builtins (relaxed: they are statistics); the few decisions that
+ * must be exact across workers (a round-robin step, a least_conn pick, a
+ * max_conns slot) are made under the upstream's robust lock.
+ *
+ * Times are gh_msec of CLOCK_MONOTONIC, which every process on the machine
+ * shares.
+ *
+ * Only the master creates and binds (before forking); workers and the
+ * checker read and update entries through the offsets the master wrote
+ * into the conf (gh_server.shm, gh_upstream.shm, gh_route.shm).
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "shm/lock.h"
+#include "shm/shm.h"
+
+#define GH_STATE_SLOTS    1024  /* worker slots with a connection gauge */
+#define GH_LAT_BUCKETS    12    /* latency histogram, see gh_lat_bounds */
+
+/* Upper bounds of the latency buckets in ms; the last is +Inf. */
+extern const uint32_t gh_lat_bounds_ms[GH_LAT_BUCKETS - 1];
+
+enum gh_srv_health {
+    GH_SRV_UP = 0,              /* the checker's verdict (UP without checks) */
+    GH_SRV_DOWN
+};
+
+struct gh_shm_server {
+    char     key[128];          /* "NAME/ADDR", NUL-terminated */
+    /* Active checks: written by the checker only. */
+    uint32_t health;            /* enum gh_srv_health */
+    uint32_t rise_n;            /* consecutive successes while down */
+    uint32_t fall_n;            /* consecutive failures while up */
+    uint32_t checked;           /* 1 once the first check finished */
+    /* Passive checks: any worker. */
+    uint32_t passive_down;      /* 1 while marked down by failures */
+    uint32_t fails;             /* failures in the window */
+    gh_msec  fail_start;        /* window start */
+    gh_msec  down_until;        /* passive down ends */
+    gh_msec  up_since;          /* last recovery (slow start); 0: never down */
+    /* Load and statistics. */
+    int64_t  active;            /* requests in flight, all workers */
+    int64_t  cw;                /* smooth WRR weight, under upstream lock */
+    uint64_t requests;          /* requests sent to it */
+    uint64_t failures;          /* connect errors, resets, timeouts, bad
+                                   responses */
+    uint64_t ewma_us;           /* response time EWMA (first byte), us */
+    uint64_t lat[GH_LAT_BUCKETS];   /* response time histogram */
+    uint64_t lat_sum_us;
+    uint64_t lat_count;
+    uint64_t reserved[8];
+};
+
+struct gh_shm_upstream {
+    struct gh_shm_lock lock;    /* round-robin steps, least_conn picks */
+    char     key[64];           /* NAME */
+    int64_t  queued;            /* requests waiting for a max_conns slot */
+    uint64_t seq;               /* tie-breaker rotation */
+    uint64_t reserved[6];
+};
+
+struct gh_shm_route {
+    char     key[192];          /* "SITE/PATH" */
+    uint64_t requests;          /* finished requests */
+    uint64_t status[5];         /* responses 1xx .. 5xx */
+    uint64_t reserved[2];
+};
+
+struct gh_shm_globals {
+    struct gh_shm_lock lock;    /* the registry */
+    gh_off   registry;          /* struct gh_state_slot[nregistry] */
+    uint32_t nregistry;         /* power of two */
+    uint32_t used;
+    int64_t  worker_conns[GH_STATE_SLOTS];  /* open client connections */
+    uint64_t worker_requests[GH_STATE_SLOTS];
+    uint64_t reserved[16];
+};
+
+/*
+ * Creator only: format the slab and the globals.  GH_OK, or GH_ERR with
+ * ERR filled.
+ */
+int gh_state_init(struct gh_shm *shm, char *err, size_t errlen);
+
+/*
+ * Master only, before forking workers for CONF: find or create the entry of
+ * every upstream, server and route of CONF and write its offset into CONF.
+ * An entry that already exists (a reload) is kept as it is.  GH_OK, or
+ * GH_ERR with ERR filled (the segment is full).
+ */
+int gh_state_bind(struct gh_shm *shm, struct gh_conf *conf, char *err,
+                  size_t errlen);
+
+static inline struct gh_shm_globals *
+gh_state_globals(const struct gh_shm *shm)
+{
+    return gh_shm_ptr(shm, shm->hdr->state);
+}
+
+static inline struct gh_shm_server *
+gh_state_server(const struct gh_shm *shm, const struct gh_server *s)
+{
+    return gh_shm_ptr(shm, s->shm);
+}
+
+static inline struct gh_shm_upstream *
+gh_state_upstream(const struct gh_shm *shm, const struct gh_upstream *u)
+{
+    return gh_shm_ptr(shm, u->shm);
+}
+
+static inline struct gh_shm_route *
+gh_state_route(const struct gh_shm *shm, const struct gh_route *r)
+{
+    return gh_shm_ptr(shm, r->shm);
+}
+
+/*
+ * Is S usable at NOW: up by the checker and not marked down by passive
+ * checks.  When a passive mark has run out, the first caller to see it
+ * clears it and gets *RECOVERED = 1 (it logs, once for the daemon).
+ */
+int gh_state_server_usable(struct gh_shm_server *s, gh_msec now,
+                           int *recovered);
+/*
+ * The weight S has now: WEIGHT, or during SLOW_START after a recovery a
+ * share of it growing linearly from 1.
+ */
+uint32_t gh_state_server_weight(const struct gh_shm_server *s,
+                                uint32_t weight, gh_msec slow_start,
+                                gh_msec now);
+/*
+ * A passive failure of S at NOW.  Returns 1 when this failure marked S down
+ * (the caller logs it, once for the daemon), else 0.
+ */
+int gh_state_server_fail(struct gh_shm_server *s, uint32_t max_fails,
+                         gh_msec fail_timeout, gh_msec now);
+/* A response from S: its time to first byte, for the EWMA and histogram. */
+void gh_state_server_latency(struct gh_shm_server *s, gh_msec ms);
+
+/*
+ * One active check of S (the checker only): FALL failures in a row take it
+ * down, RISE successes in a row bring it up, and also lift a passive mark
+ * early.  Returns 1 when S changed (went down when !OK, came up when OK).
+ */
+int gh_state_server_check(struct gh_shm_server *s, int ok, uint32_t rise,
+                          uint32_t fall, gh_msec now);
+
+#endif

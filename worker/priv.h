@@ -1,0 +1,21 @@
+#ifndef GH_WORKER_PRIV_H
+#define GH_WORKER_PRIV_H
+
+/*
+ * Dropping root: every child of the master (workers, the checker) calls
+ * this once, after opening what needs root and before touching anything
+ * that comes from the network.
+ */
+
+#include "conf/conf.h"
+
+/*
+ * Switch to conf->user / conf->group (supplementary groups of the user, or
+ * none), then set no_new_privs.  Not root: warns that user/group are
+ * ignored and returns GH_OK.  Returns GH_ERR (logged at emerg) when the
+ * user or group does not exist or the switch fails: the caller exits.
+ * May block (reads the passwd and group databases).
+ */
+int gh_priv_drop(const struct gh_conf *conf);
+
+#endif
