@@ -475,9 +475,10 @@ gh_upstream_failed(struct gh_upstream_rt *up, uint32_t server, gh_msec now)
                              u->nservers > 1 ? u->max_fails : 0,
                              u->fail_timeout, now))
         gh_log(GH_LOG_WARN, 0, "upstream %s server %s is marked down for "
-               "%" PRId64 ".%03" PRId64 "s after %u failures", u->name,
+               "%" PRId64 ".%03" PRId64 "s after %u failure%s", u->name,
                u->servers[server].addr.text, u->fail_timeout / 1000,
-               u->fail_timeout % 1000, u->max_fails);
+               u->fail_timeout % 1000, u->max_fails,
+               u->max_fails == 1 ? "" : "s");
 }
 
 void
