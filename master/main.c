@@ -19,7 +19,7 @@ usage(FILE *f)
         "  -c file    configuration file (default " DEFAULT_CONF ")\n"
         "  -t         test the configuration and exit (with -v: print it)\n"
         "  -f         stay in the foreground\n"
-        "  -s signal  send quit, stop, reopen or reload to the master\n"
+        "  -s signal  send quit, stop, reopen, reload or upgrade to the master\n"
         "  -v         print the version (with -t: the effective config)\n"
         "  -h         this help\n");
 }
@@ -29,7 +29,7 @@ send_signal(const struct gh_conf *conf, const char *name)
 {
     static const struct { const char *name; int sig; } sigs[] = {
         { "quit", SIGQUIT }, { "stop", SIGTERM }, { "reopen", SIGUSR1 },
-        { "reload", SIGHUP },
+        { "reload", SIGHUP }, { "upgrade", SIGUSR2 },
     };
     char buf[32];
     FILE *f;
@@ -41,7 +41,7 @@ send_signal(const struct gh_conf *conf, const char *name)
             sig = sigs[i].sig;
     if (sig == 0) {
         fprintf(stderr, "gatehouse: invalid signal \"%s\" (quit, stop, "
-                "reopen, reload)\n", name);
+                "reopen, reload, upgrade)\n", name);
         return 2;
     }
     if (conf->pid_file == NULL) {
@@ -74,7 +74,7 @@ send_signal(const struct gh_conf *conf, const char *name)
 int
 main(int argc, char **argv)
 {
-    struct gh_master_opts o = { .conf_file = DEFAULT_CONF };
+    struct gh_master_opts o = { .conf_file = DEFAULT_CONF, .argv = argv };
     const char *sig = NULL;
     struct gh_conf *conf;
     char err[1024];
@@ -131,7 +131,5 @@ main(int argc, char **argv)
         gh_conf_free(conf);
         return 1;
     }
-    rc = gh_master_run(conf, &o);
-    gh_conf_free(conf);
-    return rc;
+    return gh_master_run(conf, &o);     /* it owns (and frees) conf */
 }

@@ -47,7 +47,21 @@ struct master {
     struct gh_shm        shm;       /* the segment, before any fork */
     int                  stopping;  /* 0, SIGQUIT or SIGTERM */
     gh_msec              kill_at;
+    /* Children of an earlier generation (before a reload or WINCH):
+     * finishing their requests, never respawned. */
+    pid_t               *old;
+    uint32_t             nold;
+    int                  winched;   /* WINCH: our workers are stopped */
+    /* Binary upgrade. */
+    char                 exe[4096]; /* our binary, as started */
+    char               **argv;
+    pid_t                newbin;    /* the new master, while it runs */
+    char                 oldbin[4200];  /* "<pid_file>.oldbin" */
+    const char          *pid_path;  /* the pid file that is ours now */
 };
+
+#define MASTER_INHERIT_ENV "GATEHOUSE_INHERIT"
+
 
 static int
 master_daemonize(const struct gh_conf *conf)
@@ -116,6 +130,7 @@ master_spawn(struct master *m, uint32_t slot, const sigset_t *old)
         gh_listen_free(m->ls, m->nls);
         gh_shm_close(&m->shm);
         free(m->slots);
+        free(m->old);
         gh_conf_free(m->conf);
         exit(rc);   /* not _exit: LeakSanitizer checks workers too */
     }
@@ -146,6 +161,7 @@ master_spawn_checker(struct master *m)
         rc = gh_checker_main(m->conf, &m->shm);
         gh_shm_close(&m->shm);
         free(m->slots);
+        free(m->old);
         gh_conf_free(m->conf);
         exit(rc);   /* not _exit: LeakSanitizer checks the checker too */
     }
@@ -168,6 +184,328 @@ master_find(struct master *m, pid_t pid)
 }
 
 static void
+master_kill(pid_t pid, int sig)
+{
+    if (pid != 0 && kill(pid, sig) == -1 && errno != ESRCH)
+        gh_log(GH_LOG_ALERT, errno, "kill(%d, %d) failed", (int) pid, sig);
+}
+
+/* An old generation's child is gone: expected, it was told to finish. */
+static void
+master_forget_old(struct master *m, pid_t pid, int code)
+{
+    for (uint32_t i = 0; i < m->nold; i++) {
+        if (m->old[i] == pid) {
+            m->old[i] = m->old[--m->nold];
+            gh_log(code == 0 ? GH_LOG_NOTICE : GH_LOG_WARN, 0, "old "
+                   "process %d exited with code %d", (int) pid, code);
+            return;
+        }
+    }
+}
+
+/*
+ * The running workers and checker become an old generation: they get
+ * SIGQUIT (stop accepting, finish in-flight requests within
+ * timeouts.shutdown, close keep-alive connections after their current
+ * response) and are not respawned.  GH_ERR on ENOMEM (nothing changed).
+ */
+static int
+master_retire(struct master *m)
+{
+    uint32_t n = m->nold + m->nslots + 1;
+    pid_t *old = realloc(m->old, n * sizeof(*old));
+
+    if (old == NULL)
+        return GH_ERR;
+    m->old = old;
+    for (uint32_t i = 0; i <= m->nslots; i++) {
+        struct master_slot *s = i < m->nslots ? &m->slots[i] : &m->checker;
+
+        if (s->pid != 0) {
+            master_kill(s->pid, SIGQUIT);
+            m->old[m->nold++] = s->pid;
+        }
+        *s = (struct master_slot) { 0 };
+    }
+    return GH_OK;
+}
+
+/* Wake workers only once the request's bytes are there (idempotent). */
+static void
+master_defer_accept(struct gh_listener *ls, uint32_t nls)
+{
+    for (uint32_t i = 0; i < nls; i++) {
+        for (uint32_t k = 0; k < ls[i].nfds; k++) {
+            int secs = 1;
+
+            if (ls[i].fds[k] != -1
+                && setsockopt(ls[i].fds[k], IPPROTO_TCP, TCP_DEFER_ACCEPT,
+                              &secs, sizeof(secs)) == -1)
+                gh_log(GH_LOG_WARN, errno, "setsockopt(TCP_DEFER_ACCEPT) on "
+                       "%s failed, ignored", ls[i].addr.text);
+        }
+    }
+}
+
+/*
+ * Give the listeners NL of a new configuration their sockets: those of an
+ * address that OLD already has are taken over (the same sockets, so the
+ * accept queues never close), the others are bound now.  On failure only
+ * what was bound here is closed and OLD is untouched; on success the
+ * taken-over fds are -1 in OLD.
+ */
+static int
+master_listen_take(struct gh_listener *old, uint32_t nold,
+                   struct gh_listener *nl, uint32_t nnl, uint32_t workers,
+                   char *err, size_t errlen)
+{
+    uint32_t i;
+
+    for (i = 0; i < nnl; i++) {
+        struct gh_listener *o = gh_listen_find(old, nold, &nl[i].addr);
+
+        if (gh_listen_open_one(&nl[i], o ? o->fds : NULL, o ? o->nfds : 0,
+                               workers, err, errlen) != GH_OK)
+            goto fail;
+    }
+    for (i = 0; i < nnl; i++) {
+        struct gh_listener *o = gh_listen_find(old, nold, &nl[i].addr);
+
+        for (uint32_t k = 0; o != NULL && k < o->nfds; k++)
+            o->fds[k] = -1;
+    }
+    return GH_OK;
+fail:
+    /* Close what we bound; leave the taken-over fds to OLD. */
+    for (uint32_t j = 0; j <= i && j < nnl; j++) {
+        struct gh_listener *o = gh_listen_find(old, nold, &nl[j].addr);
+        uint32_t have = o ? o->nfds : 0;
+
+        for (uint32_t k = 0; nl[j].fds != NULL && k < nl[j].nfds; k++) {
+            if (k >= have && nl[j].fds[k] != -1)
+                (void) close(nl[j].fds[k]);
+            nl[j].fds[k] = -1;
+        }
+    }
+    return GH_ERR;
+}
+
+static void
+master_spawn_all(struct master *m, const sigset_t *old)
+{
+    for (uint32_t i = 0; i < m->nslots; i++)
+        master_spawn(m, i, old);
+    m->checks = gh_checker_needed(m->conf);
+    if (m->checks)
+        master_spawn_checker(m);
+}
+
+/*
+ * SIGHUP: read the configuration again.  Invalid: say why and change
+ * nothing.  Valid: new workers with it on the same sockets (plus any new
+ * address), then the old ones finish what they have.  Shared state is
+ * matched by identity (gh_state_bind), so servers that remain keep their
+ * health and counters.
+ */
+static void
+master_reload(struct master *m, const sigset_t *sigold)
+{
+    char err[1024];
+    struct gh_conf *nc;
+    struct gh_listener *nl;
+    struct master_slot *slots;
+    pid_t *old;
+    uint32_t nnl = 0;
+
+    gh_log(GH_LOG_NOTICE, 0, "reloading the configuration \"%s\"",
+           m->conf->file);
+    nc = gh_conf_load(m->conf->file, err, sizeof(err));
+    if (nc == NULL) {
+        gh_log(GH_LOG_ERROR, 0, "%s; reload failed, still running with the "
+               "previous configuration", err);
+        return;
+    }
+    nl = gh_listen_build(nc, &nnl, err, sizeof(err));
+    slots = calloc(nc->workers, sizeof(*slots));
+    /* Everything that can fail comes before the first change. */
+    old = realloc(m->old, (m->nold + m->nslots + 1) * sizeof(*old));
+    if (old != NULL)
+        m->old = old;
+    if (nl == NULL || slots == NULL || old == NULL
+        || gh_state_bind(&m->shm, nc, err, sizeof(err)) != GH_OK
+        || master_listen_take(m->ls, m->nls, nl, nnl, nc->workers, err,
+                              sizeof(err)) != GH_OK) {
+        gh_log(GH_LOG_ERROR, 0, "%s; reload failed, still running with the "
+               "previous configuration", nl && slots && old ? err
+               : "out of memory");
+        gh_listen_free(nl, nnl);
+        free(slots);
+        gh_conf_free(nc);
+        return;
+    }
+    (void) master_retire(m);    /* room reserved above: cannot fail */
+    master_defer_accept(nl, nnl);
+    /* Addresses that went away: our copies close now; the old workers'
+     * copies when they stop accepting. */
+    gh_listen_free(m->ls, m->nls);
+    gh_conf_free(m->conf);
+    free(m->slots);
+    m->conf = nc;
+    m->ls = nl;
+    m->nls = nnl;
+    m->slots = slots;
+    m->nslots = nc->workers;
+    m->winched = 0;
+    gh_log_max = nc->log_level;
+    if (strcmp(nc->error_log, "stderr") != 0
+        && gh_log_open(nc->error_log) != GH_OK)
+        gh_log(GH_LOG_CRIT, errno, "cannot open \"%s\"", nc->error_log);
+    master_spawn_all(m, sigold);
+    gh_log(GH_LOG_NOTICE, 0, "reloaded: %u workers, %u listen addresses; "
+           "%u old processes finishing", nc->workers, nnl, m->nold);
+}
+
+/* ---- binary upgrade ----------------------------------------------------- */
+
+/* The new master died: the upgrade failed; we are the daemon again. */
+static void
+master_upgrade_failed(struct master *m, int code)
+{
+    gh_log(GH_LOG_ERROR, 0, "new binary (pid %d) exited with code %d: "
+           "upgrade failed (gatehouse -t shows config errors), the old master "
+           "goes on serving%s",
+           (int) m->newbin, code, m->winched ? " (its workers were "
+           "stopped by WINCH: send HUP to start them again)" : "");
+    m->newbin = 0;
+    if (m->conf->pid_file != NULL) {
+        if (rename(m->oldbin, m->conf->pid_file) == -1)
+            gh_log(GH_LOG_ALERT, errno, "rename(\"%s\", \"%s\") failed",
+                   m->oldbin, m->conf->pid_file);
+        else
+            m->pid_path = m->conf->pid_file;
+    }
+}
+
+/*
+ * SIGUSR2: start the binary we were started from (it may have been
+ * replaced on disk) with the same arguments, handing it the listening
+ * sockets and the segment by inherited fds named in GATEHOUSE_INHERIT:
+ * "shm=FD;ADDR=FD,FD,...;...".  Both generations serve until WINCH/QUIT.
+ */
+static void
+master_upgrade(struct master *m, const sigset_t *sigold)
+{
+    size_t cap = 64, len;
+    char *env;
+    pid_t pid;
+
+    if (m->newbin != 0) {
+        gh_log(GH_LOG_WARN, 0, "SIGUSR2 ignored: an upgrade is already under "
+               "way (new master %d)", (int) m->newbin);
+        return;
+    }
+    for (uint32_t i = 0; i < m->nls; i++)
+        cap += sizeof(m->ls[i].addr.text) + 2 + m->ls[i].nfds * 12;
+    env = malloc(cap);
+    if (env == NULL) {
+        gh_log(GH_LOG_CRIT, ENOMEM, "upgrade failed");
+        return;
+    }
+    len = (size_t) snprintf(env, cap, "shm=%d", m->shm.fd);
+    for (uint32_t i = 0; i < m->nls; i++) {
+        len += (size_t) snprintf(env + len, cap - len, ";%s=",
+                                 m->ls[i].addr.text);
+        for (uint32_t k = 0; k < m->ls[i].nfds; k++)
+            len += (size_t) snprintf(env + len, cap - len, "%s%d",
+                                     k ? "," : "", m->ls[i].fds[k]);
+    }
+    if (m->conf->pid_file != NULL) {
+        if (rename(m->conf->pid_file, m->oldbin) == -1) {
+            gh_log(GH_LOG_ERROR, errno, "upgrade failed: rename(\"%s\", "
+                   "\"%s\")", m->conf->pid_file, m->oldbin);
+            free(env);
+            return;
+        }
+        m->pid_path = m->oldbin;
+    }
+    pid = fork();
+    if (pid == 0) {
+        (void) sigprocmask(SIG_SETMASK, sigold, NULL);
+        if (setenv(MASTER_INHERIT_ENV, env, 1) == 0)
+            (void) execv(m->exe, m->argv);
+        gh_log(GH_LOG_ALERT, errno, "execv(\"%s\") failed", m->exe);
+        _exit(1);
+    }
+    free(env);
+    if (pid == -1) {
+        gh_log(GH_LOG_ALERT, errno, "upgrade failed: fork()");
+        m->newbin = -1;
+        master_upgrade_failed(m, -1);
+        return;
+    }
+    m->newbin = pid;
+    gh_log(GH_LOG_NOTICE, 0, "upgrade: started new binary \"%s\" as pid %d",
+           m->exe, (int) pid);
+}
+
+/*
+ * In a new master started by an upgrade: take over the segment and the
+ * listening sockets named in GATEHOUSE_INHERIT.  Sockets of addresses the
+ * new configuration does not have are closed.  Returns 1 when a segment
+ * was adopted (its state kept), 0 when a fresh one is needed.
+ */
+static int
+master_inherit(struct master *m, const char *env, char *err, size_t errlen)
+{
+    char *copy = strdup(env), *save = NULL, *tok;
+    int adopted = 0;
+
+    if (copy == NULL)
+        return 0;
+    for (tok = strtok_r(copy, ";", &save); tok != NULL;
+         tok = strtok_r(NULL, ";", &save)) {
+        char *eq = strrchr(tok, '='), *fs, *save2 = NULL;
+        int fds[1024];
+        uint32_t n = 0;
+        struct gh_addr a;
+        struct gh_listener *l;
+
+        if (eq == NULL)
+            continue;
+        *eq = '\0';
+        if (strcmp(tok, "shm") == 0) {
+            int fd = atoi(eq + 1), rc = gh_shm_adopt(&m->shm, fd, err,
+                                                      errlen);
+
+            if (rc == GH_OK) {
+                adopted = 1;
+            } else {
+                gh_log(GH_LOG_NOTICE, 0, "the running segment was not "
+                       "adopted (%s): starting a fresh one; counters, health "
+                       "and cache are not carried over", err);
+                (void) close(fd);
+            }
+            continue;
+        }
+        for (fs = strtok_r(eq + 1, ",", &save2); fs != NULL && n < 1024;
+             fs = strtok_r(NULL, ",", &save2))
+            fds[n++] = atoi(fs);
+        l = gh_conf_parse_addr(tok, &a) == GH_OK
+            ? gh_listen_find(m->ls, m->nls, &a) : NULL;
+        if (l != NULL && l->fds == NULL
+            && gh_listen_open_one(l, fds, n, m->conf->workers, err, errlen)
+               == GH_OK)
+            continue;
+        for (uint32_t k = 0; k < n; k++)
+            if (fds[k] > 2)
+                (void) close(fds[k]);
+    }
+    free(copy);
+    return adopted;
+}
+
+static void
 master_reap(struct master *m)
 {
     int status;
@@ -177,9 +515,17 @@ master_reap(struct master *m)
         gh_msec now = gh_loop_clock();
         struct master_slot *s = master_find(m, pid);
         const char *what = s == &m->checker ? "checker" : "worker";
+        int code = WIFEXITED(status) ? WEXITSTATUS(status)
+                   : 128 + WTERMSIG(status);
 
-        if (s == NULL)
+        if (pid == m->newbin) {
+            master_upgrade_failed(m, code);
             continue;
+        }
+        if (s == NULL) {
+            master_forget_old(m, pid, code);
+            continue;
+        }
         s->pid = 0;
         if (m->stopping) {
             gh_log(GH_LOG_NOTICE, 0, "%s process %d exited with code %d",
@@ -222,20 +568,18 @@ master_running(const struct master *m)
 
     for (uint32_t i = 0; i < m->nslots; i++)
         n += m->slots[i].pid != 0;
-    return n + (m->checker.pid != 0);
+    return n + (m->checker.pid != 0) + m->nold;
 }
 
-/* SIG to every worker and the checker. */
+/* SIG to every worker and the checker, of every generation. */
 static void
 master_signal_children(struct master *m, int sig)
 {
-    for (uint32_t i = 0; i <= m->nslots; i++) {
-        pid_t pid = i < m->nslots ? m->slots[i].pid : m->checker.pid;
-
-        if (pid != 0 && kill(pid, sig) == -1 && errno != ESRCH)
-            gh_log(GH_LOG_ALERT, errno, "kill(%d, %d) failed", (int) pid,
-                   sig);
-    }
+    for (uint32_t i = 0; i < m->nslots; i++)
+        master_kill(m->slots[i].pid, sig);
+    master_kill(m->checker.pid, sig);
+    for (uint32_t i = 0; i < m->nold; i++)
+        master_kill(m->old[i], sig);
 }
 
 static void
@@ -252,54 +596,63 @@ master_reopen(struct master *m)
 int
 gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
 {
-    struct master m = { .conf = conf };
+    struct master m = { .conf = conf, .argv = o->argv };
+    const char *inherit = getenv(MASTER_INHERIT_ENV);
     char err[512];
     sigset_t set, old;
     struct sigaction sa = { .sa_handler = SIG_IGN };
-    int rc = 0;
+    int rc = 0, adopted = 0;
+    ssize_t n;
 
+    m.shm.fd = -1;
+    /* Now, before anyone replaces the file: the binary to exec on USR2. */
+    n = readlink("/proc/self/exe", m.exe, sizeof(m.exe) - 1);
+    if (n > 0)
+        m.exe[n] = '\0';
+    else
+        snprintf(m.exe, sizeof(m.exe), "%s", o->argv ? o->argv[0] : "");
+    if (conf->pid_file != NULL)
+        snprintf(m.oldbin, sizeof(m.oldbin), "%s.oldbin", conf->pid_file);
+    m.pid_path = conf->pid_file;
     m.ls = gh_listen_build(conf, &m.nls, err, sizeof(err));
-    if (m.ls == NULL
-        || gh_listen_open(m.ls, m.nls, conf->workers, err, sizeof(err))
-           != GH_OK) {
-        gh_log(GH_LOG_EMERG, 0, "%s", err);
-        gh_listen_free(m.ls, m.nls);
-        return 1;
-    }
-    for (uint32_t i = 0; i < m.nls; i++) {
-        for (uint32_t k = 0; k < m.ls[i].nfds; k++) {
-            int secs = 1;
+    if (m.ls == NULL)
+        goto fail;
+    if (inherit != NULL) {
+        char *copy = strdup(inherit);
 
-            /* Wake the worker only once the request's bytes are there. */
-            if (setsockopt(m.ls[i].fds[k], IPPROTO_TCP, TCP_DEFER_ACCEPT,
-                           &secs, sizeof(secs)) == -1)
-                gh_log(GH_LOG_WARN, errno, "setsockopt(TCP_DEFER_ACCEPT) on "
-                       "%s failed, ignored", m.ls[i].addr.text);
-        }
+        /* Our workers must not see it (nor a later upgrade's exec). */
+        (void) unsetenv(MASTER_INHERIT_ENV);
+        adopted = copy ? master_inherit(&m, copy, err, sizeof(err)) : 0;
+        free(copy);
+        gh_log(GH_LOG_NOTICE, 0, "started by a binary upgrade: listening "
+               "sockets taken over, segment %s", adopted ? "adopted"
+               : "made afresh");
     }
-    if (!o->foreground && master_daemonize(conf) != GH_OK) {
-        gh_listen_free(m.ls, m.nls);
-        return 1;
-    }
+    for (uint32_t i = 0; i < m.nls; i++)
+        if (m.ls[i].fds == NULL
+            && gh_listen_open_one(&m.ls[i], NULL, 0, conf->workers, err,
+                                  sizeof(err)) != GH_OK)
+            goto fail;
+    master_defer_accept(m.ls, m.nls);
+    /* A new binary stays the child of the old master, which watches it. */
+    if (!o->foreground && inherit == NULL && master_daemonize(conf) != GH_OK)
+        goto fail_quiet;
     if (conf->pid_file != NULL && master_write_pid(conf->pid_file) != GH_OK) {
         gh_log(GH_LOG_EMERG, errno, "cannot write pid file \"%s\"",
                conf->pid_file);
-        gh_listen_free(m.ls, m.nls);
-        return 1;
+        goto fail_quiet;
     }
-    if (gh_shm_create(&m.shm, conf->shm_size, err, sizeof(err)) != GH_OK
-        || gh_state_init(&m.shm, err, sizeof(err)) != GH_OK
-        || gh_state_bind(&m.shm, conf, err, sizeof(err)) != GH_OK) {
-        gh_log(GH_LOG_EMERG, 0, "shm_size: %s", err);
-        gh_listen_free(m.ls, m.nls);
-        return 1;
-    }
+    if (!adopted
+        && (gh_shm_create(&m.shm, conf->shm_size, err, sizeof(err)) != GH_OK
+            || gh_state_init(&m.shm, err, sizeof(err)) != GH_OK))
+        goto fail_pid;
+    if (gh_state_bind(&m.shm, conf, err, sizeof(err)) != GH_OK)
+        goto fail_pid;
     m.nslots = conf->workers;
     m.slots = calloc(m.nslots, sizeof(*m.slots));
     if (m.slots == NULL) {
-        gh_log(GH_LOG_EMERG, ENOMEM, "start-up failed");
-        gh_listen_free(m.ls, m.nls);
-        return 1;
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail_pid;
     }
     /* The master takes signals synchronously with sigtimedwait(): they
      * stay blocked, and children inherit that mask until they install
@@ -318,11 +671,7 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
     (void) sigaction(SIGPIPE, &sa, NULL);
     gh_log(GH_LOG_NOTICE, 0, "gatehouse/%s%s started, %u workers, config "
            "\"%s\"", GH_VERSION, GH_VERSION_EXTRA, conf->workers, conf->file);
-    for (uint32_t i = 0; i < m.nslots; i++)
-        master_spawn(&m, i, &old);
-    m.checks = gh_checker_needed(conf);
-    if (m.checks)
-        master_spawn_checker(&m);
+    master_spawn_all(&m, &old);
     for (;;) {
         gh_msec now = gh_loop_clock(), wait = 1000;
         struct timespec ts;
@@ -368,7 +717,7 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
                 break;
             gh_log(GH_LOG_NOTICE, 0, "graceful shutdown (SIGQUIT)");
             m.stopping = SIGQUIT;
-            m.kill_at = now + conf->timeouts.shutdown + STOP_GRACE;
+            m.kill_at = now + m.conf->timeouts.shutdown + STOP_GRACE;
             master_signal_children(&m, SIGQUIT);
             break;
         case SIGTERM:
@@ -382,21 +731,59 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
             master_reopen(&m);
             break;
         case SIGHUP:
-            gh_log(GH_LOG_NOTICE, 0, "SIGHUP: configuration reload is not "
-                   "implemented yet, ignored");
+            if (m.stopping)
+                break;
+            if (m.winched) {
+                /* Rollback after WINCH: our workers again, same config. */
+                gh_log(GH_LOG_NOTICE, 0, "SIGHUP after WINCH: starting the "
+                       "workers again");
+                m.winched = 0;
+                master_spawn_all(&m, &old);
+                break;
+            }
+            master_reload(&m, &old);
+            break;
+        case SIGUSR2:
+            if (!m.stopping)
+                master_upgrade(&m, &old);
+            break;
+        case SIGWINCH:
+            /* Only meaningful for the old master of an upgrade (in the
+             * foreground it is also a terminal resize). */
+            if (m.newbin == 0 || m.winched || m.stopping) {
+                gh_log(GH_LOG_NOTICE, 0, "SIGWINCH ignored: no upgrade "
+                       "under way");
+                break;
+            }
+            gh_log(GH_LOG_NOTICE, 0, "SIGWINCH: stopping the workers "
+                   "gracefully; the new master (%d) serves",
+                   (int) m.newbin);
+            if (master_retire(&m) == GH_OK)
+                m.winched = 1;
             break;
         default:
-            gh_log(GH_LOG_NOTICE, 0, "signal %d (%s) ignored: binary "
-                   "upgrade is not implemented yet", sig, strsignal(sig));
             break;
         }
     }
     gh_log(GH_LOG_NOTICE, 0, "exit");
-    if (conf->pid_file != NULL && unlink(conf->pid_file) == -1
-        && errno != ENOENT)
-        gh_log(GH_LOG_ALERT, errno, "unlink(\"%s\") failed", conf->pid_file);
+    if (m.pid_path != NULL && unlink(m.pid_path) == -1 && errno != ENOENT)
+        gh_log(GH_LOG_ALERT, errno, "unlink(\"%s\") failed", m.pid_path);
     gh_listen_free(m.ls, m.nls);
     gh_shm_close(&m.shm);
     free(m.slots);
+    free(m.old);
+    gh_conf_free(m.conf);
     return rc;
+fail:
+    gh_log(GH_LOG_EMERG, 0, "%s", err);
+fail_quiet:
+    gh_listen_free(m.ls, m.nls);
+    gh_shm_close(&m.shm);
+    gh_conf_free(m.conf);
+    return 1;
+fail_pid:
+    gh_log(GH_LOG_EMERG, 0, "%s", err);
+    if (conf->pid_file != NULL)
+        (void) unlink(conf->pid_file);
+    goto fail_quiet;
 }

@@ -84,28 +84,48 @@ listen_socket(const struct gh_addr *a)
 }
 
 int
-gh_listen_open(struct gh_listener *ls, uint32_t n, uint32_t nslots,
-               char *err, size_t errlen)
+gh_listen_open_one(struct gh_listener *l, const int *have, uint32_t nhave,
+                   uint32_t nslots, char *err, size_t errlen)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        ls[i].fds = malloc(nslots * sizeof(int));
-        if (ls[i].fds == NULL) {
-            snprintf(err, errlen, "out of memory");
+    uint32_t n = GH_MAX(nhave, nslots);
+
+    l->fds = malloc(n * sizeof(int));
+    if (l->fds == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return GH_ERR;
+    }
+    l->nfds = n;
+    for (uint32_t k = 0; k < n; k++)
+        l->fds[k] = k < nhave ? have[k] : -1;
+    for (uint32_t k = nhave; k < n; k++) {
+        l->fds[k] = listen_socket(&l->addr);
+        if (l->fds[k] == -1) {
+            snprintf(err, errlen, "bind() to %s failed (%d: %s)",
+                     l->addr.text, errno, strerror(errno));
             return GH_ERR;
-        }
-        ls[i].nfds = nslots;
-        for (uint32_t k = 0; k < nslots; k++)
-            ls[i].fds[k] = -1;
-        for (uint32_t k = 0; k < nslots; k++) {
-            ls[i].fds[k] = listen_socket(&ls[i].addr);
-            if (ls[i].fds[k] == -1) {
-                snprintf(err, errlen, "bind() to %s failed (%d: %s)",
-                         ls[i].addr.text, errno, strerror(errno));
-                return GH_ERR;
-            }
         }
     }
     return GH_OK;
+}
+
+int
+gh_listen_open(struct gh_listener *ls, uint32_t n, uint32_t nslots,
+               char *err, size_t errlen)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (gh_listen_open_one(&ls[i], NULL, 0, nslots, err, errlen)
+            != GH_OK)
+            return GH_ERR;
+    return GH_OK;
+}
+
+struct gh_listener *
+gh_listen_find(struct gh_listener *ls, uint32_t n, const struct gh_addr *a)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (listen_same(&ls[i].addr, a))
+            return &ls[i];
+    return NULL;
 }
 
 void

@@ -186,30 +186,46 @@ gh_worker_conn_closed(struct gh_worker *w)
         worker_resume = 1;  /* from the main loop, not from inside a conn */
 }
 
+/*
+ * Worker SLOT accepts on socket j of each listener for every j with
+ * j % workers == SLOT: normally just its own, but after a reload to fewer
+ * workers (or an upgrade) the spare sockets are served too, so no accept
+ * queue is ever left without a reader.
+ */
 static int
 worker_listen(struct gh_worker *w)
 {
-    struct worker_lev *lv = calloc(w->nls ? w->nls : 1, sizeof(*lv));
+    uint32_t n = 0, k = 0, nw = w->conf->workers;
+    struct worker_lev *lv;
 
+    for (uint32_t i = 0; i < w->nls; i++)
+        for (uint32_t j = w->slot; j < w->ls[i].nfds; j += nw)
+            n++;
+    lv = calloc(n ? n : 1, sizeof(*lv));
     if (lv == NULL)
         return GH_ERR;
     w->lev = &lv[0].lev;
+    w->nlev = n;
     for (uint32_t i = 0; i < w->nls; i++) {
-        lv[i].w = w;
-        lv[i].lev.l = &w->ls[i];
-        lv[i].lev.ev.fd = w->ls[i].fds[w->slot];
-        lv[i].lev.ev.handler = worker_accept;
-        if (gh_ev_add(&w->loop, &lv[i].lev.ev, EPOLLIN) != GH_OK) {
-            gh_log(GH_LOG_CRIT, errno, "epoll_ctl() for %s failed",
-                   w->ls[i].addr.text);
-            return GH_ERR;
+        for (uint32_t j = 0; j < w->ls[i].nfds; j++) {
+            if (j % nw != w->slot) {
+                /* The master's and other workers' sockets. */
+                if (w->ls[i].fds[j] != -1)
+                    (void) close(w->ls[i].fds[j]);
+                continue;
+            }
+            lv[k].w = w;
+            lv[k].lev.l = &w->ls[i];
+            lv[k].lev.ev.fd = w->ls[i].fds[j];
+            lv[k].lev.ev.handler = worker_accept;
+            if (gh_ev_add(&w->loop, &lv[k].lev.ev, EPOLLIN) != GH_OK) {
+                gh_log(GH_LOG_CRIT, errno, "epoll_ctl() for %s failed",
+                       w->ls[i].addr.text);
+                return GH_ERR;
+            }
+            k++;
         }
     }
-    /* The other slots' sockets belong to the master and other workers. */
-    for (uint32_t i = 0; i < w->nls; i++)
-        for (uint32_t k = 0; k < w->ls[i].nfds; k++)
-            if (k != w->slot && w->ls[i].fds[k] != -1)
-                (void) close(w->ls[i].fds[k]);
     return GH_OK;
 }
 
@@ -224,7 +240,7 @@ worker_start_drain(struct gh_worker *w)
 {
     w->draining = 1;
     w->drain_deadline = w->loop.now + w->conf->timeouts.shutdown;
-    for (uint32_t i = 0; i < w->nls; i++)
+    for (uint32_t i = 0; i < w->nlev; i++)
         gh_ev_close(&w->loop, &worker_lev(w, i)->ev);
     for (struct gh_conn *c = w->conns, *next; c != NULL; c = next) {
         next = c->next;
@@ -293,7 +309,7 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
             && w->nconns < conf->limits.connections) {
             worker_resume = 0;
             w->accept_paused = 0;
-            for (uint32_t i = 0; i < w->nls; i++)
+            for (uint32_t i = 0; i < w->nlev; i++)
                 worker_accept_on(w, worker_lev(w, i));
         }
         if (gh_worker_reopen) {

@@ -28,7 +28,8 @@ struct gh_worker {
     struct gh_loop         loop;
     struct gh_listener    *ls;      /* borrows */
     uint32_t               nls;
-    struct gh_lev         *lev;     /* owns: one per listener */
+    struct gh_lev         *lev;     /* owns: one per listening socket */
+    uint32_t               nlev;
     uint32_t               slot;
     struct gh_upstream_rt *ups;     /* owns */
     uint64_t               nconns;
