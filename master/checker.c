@@ -534,6 +534,10 @@ gh_checker_main(const struct gh_conf *conf, struct gh_shm *shm)
         checker_destroy(ck);
         return 2;
     }
+    /* Changing credentials cleared the parent-death signal: again. */
+    (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != master)
+        checker_stop = 1;
     if (checker_init(ck) != GH_OK) {
         gh_log(GH_LOG_EMERG, ENOMEM, "checker start-up failed");
         checker_destroy(ck);

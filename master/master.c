@@ -518,10 +518,19 @@ master_reap(struct master *m)
         int code = WIFEXITED(status) ? WEXITSTATUS(status)
                    : 128 + WTERMSIG(status);
 
+        int64_t given;
+
         if (pid == m->newbin) {
             master_upgrade_failed(m, code);
             continue;
         }
+        /* What it held in the shared counters (requests in flight, queue
+         * places) comes back: none after a clean exit. */
+        given = gh_state_proc_reap(&m->shm, (int32_t) pid);
+        if (given > 0)
+            gh_log(GH_LOG_WARN, 0, "process %d died holding %lld shared "
+                   "counts (requests in flight, queue places): given back",
+                   (int) pid, (long long) given);
         if (s == NULL) {
             master_forget_old(m, pid, code);
             continue;

@@ -6,7 +6,7 @@
  * pointers, explicit padding, reserved bytes: a new binary maps it anywhere
  * and must read what an old one wrote.  Bump GH_SHM_LAYOUT on any change;
  * tests/unit/shm/layout.c records sizes and offsets and fails if they move
- * without a bump.
+ * without a bump (and the sizes of the shared tables of shm/state.h).
  *
  * Lock order (when two are ever needed): table locks first, slab lock last.
  */
@@ -17,7 +17,7 @@
 typedef uint64_t gh_off;
 
 #define GH_SHM_MAGIC  0x4748534d31000000ULL     /* "GHSM1" */
-#define GH_SHM_LAYOUT 2
+#define GH_SHM_LAYOUT 3
 
 struct gh_shm_hdr {
     uint64_t magic;

@@ -1,3 +1,4 @@
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -155,6 +156,29 @@ out:
     return off;
 }
 
+/*
+ * KEY (room SIZE) from FMT; an identity too long for the entry's key field
+ * keeps its head and ends in a hash of the whole, so two long identities
+ * that differ only at the end stay two entries.
+ */
+static void __attribute__((format(printf, 3, 4)))
+state_key_fit(char *key, size_t size, const char *fmt, ...)
+{
+    char full[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(full, sizeof(full), fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t) n < size) {
+        memcpy(key, full, (size_t) n + 1);
+        return;
+    }
+    snprintf(key, size, "%.*s#%016llx", (int) (size - 18), full,
+             (unsigned long long) state_hash(0, full));
+}
+
 int
 gh_state_bind(struct gh_shm *shm, struct gh_conf *conf, char *err,
               size_t errlen)
@@ -182,7 +206,8 @@ gh_state_bind(struct gh_shm *shm, struct gh_conf *conf, char *err,
             struct gh_server *s = &u->servers[j];
             struct gh_shm_server *ss;
 
-            snprintf(key, sizeof(ss->key), "%s/%s", u->name, s->addr.text);
+            state_key_fit(key, sizeof(ss->key), "%s/%s", u->name,
+                          s->addr.text);
             s->shm = state_get(shm, STATE_SERVER, key, sizeof(*ss),
                                &created);
             if (s->shm == 0)
@@ -196,10 +221,10 @@ gh_state_bind(struct gh_shm *shm, struct gh_conf *conf, char *err,
             struct gh_route *r = &site->routes[j];
             struct gh_shm_route *sr;
 
-            snprintf(key, sizeof(sr->key), "%s@%s%s",
-                     site->name ? site->name : "",
-                     site->nlisten ? site->listen[0].addr.text : "",
-                     r->path);
+            state_key_fit(key, sizeof(sr->key), "%s@%s%s",
+                          site->name ? site->name : "",
+                          site->nlisten ? site->listen[0].addr.text : "",
+                          r->path);
             r->shm = state_get(shm, STATE_ROUTE, key, sizeof(*sr),
                                &created);
             if (r->shm == 0)
@@ -211,6 +236,98 @@ full:
     snprintf(err, errlen, "shared memory of %zu bytes is full: raise "
              "shm_size", shm->size);
     return GH_ERR;
+}
+
+/* ---- processes ---------------------------------------------------------- */
+
+static int
+state_lock(struct gh_shm_globals *g)
+{
+    int rc = gh_shm_lock_acquire(&g->lock);
+
+    if (rc == GH_DECLINED)      /* entries are written whole, pid last */
+        gh_shm_lock_repaired(&g->lock);
+    return rc == GH_ERR ? GH_ERR : GH_OK;
+}
+
+struct gh_shm_held *
+gh_state_proc_attach(struct gh_shm *shm, const struct gh_conf *conf,
+                     int32_t pid)
+{
+    struct gh_shm_globals *g = gh_state_globals(shm);
+    struct gh_shm_held *h;
+    uint32_t n = conf->nupstreams, k = 0;
+    gh_off off;
+
+    for (uint32_t i = 0; i < conf->nupstreams; i++)
+        n += conf->upstreams[i].nservers;
+    off = gh_slab_calloc(shm, (n ? n : 1) * sizeof(*h));
+    if (off == 0)
+        return NULL;
+    h = gh_shm_ptr(shm, off);
+    for (uint32_t i = 0; i < conf->nupstreams; i++)
+        for (uint32_t j = 0; j < conf->upstreams[i].nservers; j++)
+            h[k++] = (struct gh_shm_held) {
+                .obj = conf->upstreams[i].servers[j].shm,
+                .kind = GH_HELD_ACTIVE };
+    for (uint32_t i = 0; i < conf->nupstreams; i++)
+        h[k++] = (struct gh_shm_held) { .obj = conf->upstreams[i].shm,
+                                        .kind = GH_HELD_QUEUED };
+    if (state_lock(g) != GH_OK)
+        goto fail;
+    for (uint32_t i = 0; i < GH_NELEM(g->procs); i++) {
+        struct gh_shm_proc *p = &g->procs[i];
+
+        if (p->pid == 0 || p->pid == pid) {
+            p->n = n;
+            p->held = off;
+            __atomic_store_n(&p->pid, pid, __ATOMIC_RELEASE);
+            gh_shm_lock_release(&g->lock);
+            return h;
+        }
+    }
+    gh_shm_lock_release(&g->lock);
+fail:
+    gh_slab_free(shm, off);
+    return NULL;
+}
+
+int64_t
+gh_state_proc_reap(struct gh_shm *shm, int32_t pid)
+{
+    struct gh_shm_globals *g = gh_state_globals(shm);
+    int64_t given = 0;
+
+    if (g == NULL || state_lock(g) != GH_OK)
+        return 0;
+    for (uint32_t i = 0; i < GH_NELEM(g->procs); i++) {
+        struct gh_shm_proc *p = &g->procs[i];
+        struct gh_shm_held *h;
+
+        if (p->pid != pid)
+            continue;
+        h = gh_shm_ptr(shm, p->held);
+        for (uint32_t k = 0; k < p->n; k++) {
+            int64_t n = __atomic_load_n(&h[k].n, __ATOMIC_ACQUIRE);
+
+            if (n <= 0 || h[k].obj == 0)
+                continue;
+            if (h[k].kind == GH_HELD_ACTIVE)
+                __atomic_sub_fetch(&((struct gh_shm_server *)
+                                     gh_shm_ptr(shm, h[k].obj))->active, n,
+                                   __ATOMIC_ACQ_REL);
+            else if (h[k].kind == GH_HELD_QUEUED)
+                __atomic_sub_fetch(&((struct gh_shm_upstream *)
+                                     gh_shm_ptr(shm, h[k].obj))->queued, n,
+                                   __ATOMIC_ACQ_REL);
+            given += n;
+        }
+        gh_slab_free(shm, p->held);
+        *p = (struct gh_shm_proc) { 0 };
+        break;
+    }
+    gh_shm_lock_release(&g->lock);
+    return given;
 }
 
 /* ---- servers ------------------------------------------------------------ */

@@ -4,7 +4,7 @@
 /*
  * The daemon-wide state in the segment: one entry per upstream, per
  * upstream server and per route, found by identity ("up:NAME",
- * "srv:NAME/ADDR", "route:SITE/PATH") in a registry, so a reload that keeps
+ * "NAME/ADDR", "SITE@LISTEN/PATH") in a registry, so a reload that keeps
  * a server keeps its health and counters.  Counters are updated with
  * __atomic builtins (relaxed: they are statistics); the few decisions that
  * must be exact across workers (a round-robin step, a least_conn pick, a
@@ -77,13 +77,41 @@ struct gh_shm_route {
     uint64_t reserved[2];
 };
 
+/*
+ * What one worker process holds in the shared counters: its requests in
+ * flight per server (`active`) and its places in upstream queues.  When
+ * it dies without giving them back (SIGKILL, a crash), the master does.
+ */
+enum gh_held_kind {
+    GH_HELD_NONE = 0,
+    GH_HELD_ACTIVE,             /* obj: struct gh_shm_server */
+    GH_HELD_QUEUED              /* obj: struct gh_shm_upstream */
+};
+
+struct gh_shm_held {
+    gh_off   obj;
+    uint32_t kind;              /* enum gh_held_kind */
+    uint32_t pad;
+    int64_t  n;
+};
+
+struct gh_shm_proc {
+    int32_t  pid;               /* 0: free entry */
+    uint32_t n;
+    gh_off   held;              /* struct gh_shm_held[n] */
+};
+
 struct gh_shm_globals {
-    struct gh_shm_lock lock;    /* the registry */
+    struct gh_shm_lock lock;    /* the registry and the process table */
     gh_off   registry;          /* struct gh_state_slot[nregistry] */
     uint32_t nregistry;         /* power of two */
     uint32_t used;
-    int64_t  worker_conns[GH_STATE_SLOTS];  /* open client connections */
-    uint64_t worker_requests[GH_STATE_SLOTS];
+    struct {                    /* one cache line per worker slot */
+        int64_t  conns;         /* open client connections */
+        uint64_t requests;      /* finished requests */
+        uint64_t pad[6];
+    } workers[GH_STATE_SLOTS];
+    struct gh_shm_proc procs[2 * GH_STATE_SLOTS];   /* two generations */
     uint64_t reserved[16];
 };
 
@@ -125,6 +153,21 @@ gh_state_route(const struct gh_shm *shm, const struct gh_route *r)
 {
     return gh_shm_ptr(shm, r->shm);
 }
+
+/*
+ * A worker (PID) that will hold counts on the servers and upstreams of
+ * CONF: its table, one entry per server then one per upstream (in conf
+ * order), registered for the master.  NULL when the segment is full (the
+ * worker then runs without, and its counts cannot be repaired).
+ */
+struct gh_shm_held *gh_state_proc_attach(struct gh_shm *shm,
+                                         const struct gh_conf *conf,
+                                         int32_t pid);
+/*
+ * Master only, after reaping PID: give back what it still held.  Returns
+ * the number of counts given back (for the log).
+ */
+int64_t gh_state_proc_reap(struct gh_shm *shm, int32_t pid);
 
 /*
  * Is S usable at NOW: up by the checker and not marked down by passive

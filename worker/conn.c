@@ -210,9 +210,7 @@ static void
 conn_unqueue(struct gh_conn *c)
 {
     if (c->queued) {
-        struct gh_shm_upstream *st = c->w->ups[c->route->upstream->index].st;
-
-        __atomic_sub_fetch(&st->queued, 1, __ATOMIC_RELAXED);
+        gh_upstream_queue_leave(&c->w->ups[c->route->upstream->index]);
         c->queued = 0;
     }
 }
@@ -517,12 +515,21 @@ static int
 conn_start_metrics(struct gh_conn *c, struct gh_str target)
 {
     const char *q = memchr(target.p, '?', target.len);
-    int json = q != NULL
-               && memmem(q, target.len - (size_t) (q - target.p),
-                            "format=json", 11) != NULL;
+    int json = 0;
     char *body = NULL;
     size_t len = 0, done = 0;
     int fd;
+
+    /* ?format=json, as one whole parameter among others. */
+    for (const char *p = q, *end = target.p + target.len; p != NULL
+         && p + 1 < end;) {
+        const char *e = memchr(p + 1, '&', (size_t) (end - p - 1));
+        size_t n = (size_t) ((e ? e : end) - p - 1);
+
+        if (n == 11 && memcmp(p + 1, "format=json", 11) == 0)
+            json = 1;
+        p = e;
+    }
 
     c->in->start += (uint32_t) (c->scan_skip + c->head_len);
     c->scan_pos = c->scan_skip = 0;
@@ -540,7 +547,11 @@ conn_start_metrics(struct gh_conn *c, struct gh_str target)
     while (fd != -1 && done < len) {
         ssize_t n = write(fd, body + done, len - done);
 
+        if (n == -1 && errno == EINTR)
+            continue;
         if (n <= 0) {
+            if (n == 0)
+                errno = ENOSPC;
             (void) close(fd);
             fd = -1;
             break;
@@ -920,12 +931,29 @@ conn_hash_key(struct gh_conn *c)
                 c->have_hash = 1;
                 return;
             }
-            p = e + 1;
+            if (sc == NULL)
+                break;
+            p = sc + 1;
         }
     }
 }
 
 #define CONN_QUEUE_POLL_MS 5
+
+/* Did the client close or reset (read side readable with nothing but the
+ * end)?  Bytes waiting (a pipelined request) mean it is still there. */
+static int
+conn_client_gone(struct gh_conn *c)
+{
+    char b;
+    ssize_t n = recv(c->ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+        c->crd = 0;
+        return 0;
+    }
+    return n <= 0;
+}
 
 /*
  * Every usable server is at max_conns: wait in the upstream's queue (its
@@ -938,8 +966,18 @@ conn_queue(struct gh_conn *c, struct gh_upstream_rt *up)
     const struct gh_upstream *u = up->conf;
     gh_msec now = c->w->loop.now;
 
+    if (c->crd && conn_client_gone(c)) {
+        /* Nobody to answer: do not hold a queue place, nor later a
+         * server slot, for it. */
+        conn_unqueue(c);
+        conn_log(c, GH_LOG_INFO, 0, "client closed connection while "
+                 "waiting for a free upstream server");
+        c->status = 499;
+        c->keepalive = 0;
+        return GH_ERR;
+    }
     if (!c->queued) {
-        int64_t q = __atomic_add_fetch(&up->st->queued, 1, __ATOMIC_RELAXED);
+        int64_t q = gh_upstream_queue_enter(up);
 
         c->queued = 1;
         if (q > (int64_t) u->queue) {
@@ -1210,6 +1248,7 @@ conn_read_resp(struct gh_conn *c)
                 if (rc != GH_OK) {
                     conn_log(c, GH_LOG_ERROR, 0, "upstream sent invalid "
                              "response: %s", why);
+                    conn_up_blame(c);
                     c->keepalive = 0;
                     return conn_respond(c, 502, NULL);
                 }
@@ -1723,7 +1762,7 @@ conn_access_log(struct gh_conn *c)
     if (c->log_line != NULL) {
         struct gh_shm_globals *g = gh_state_globals(w->shm);
 
-        __atomic_add_fetch(&g->worker_requests[w->slot], 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&g->workers[w->slot].requests, 1, __ATOMIC_RELAXED);
         if (c->route != NULL && c->route->shm != 0) {
             struct gh_shm_route *r = gh_state_route(w->shm, c->route);
 
@@ -2011,7 +2050,7 @@ gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    __atomic_store_n(&gh_state_globals(w->shm)->worker_conns[w->slot],
+    __atomic_store_n(&gh_state_globals(w->shm)->workers[w->slot].conns,
                      (int64_t) w->nconns, __ATOMIC_RELAXED);
     c->state = GH_CONN_READ_HEAD;
     conn_run(c);
@@ -2043,7 +2082,7 @@ gh_conn_close(struct gh_conn *c, const char *reason)
     if (c->next)
         c->next->prev = c->prev;
     w->nconns--;
-    __atomic_store_n(&gh_state_globals(w->shm)->worker_conns[w->slot],
+    __atomic_store_n(&gh_state_globals(w->shm)->workers[w->slot].conns,
                      (int64_t) w->nconns, __ATOMIC_RELAXED);
     gh_loop_defer_free(&w->loop, c);
     gh_worker_conn_closed(w);
@@ -2052,8 +2091,19 @@ gh_conn_close(struct gh_conn *c, const char *reason)
 void
 gh_conn_drain(struct gh_conn *c)
 {
+    char b;
+
     c->keepalive = 0;
-    if (c->state == GH_CONN_READ_HEAD
-        && (c->in == NULL || gh_buf_len(c->in) == 0))
-        gh_conn_close(c, "shutting down");
+    if (c->state != GH_CONN_READ_HEAD
+        || (c->in != NULL && gh_buf_len(c->in) > 0))
+        return;
+    /* An idle keep-alive connection: close it, unless a request is
+     * already waiting in it (sent before it could know): that one is
+     * served, as the last. */
+    if (recv(c->ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+        c->crd = 1;
+        conn_run(c);
+        return;
+    }
+    gh_conn_close(c, "shutting down");
 }

@@ -539,12 +539,12 @@ prom_workers(struct metrics_out *o, const struct gh_conf *conf,
               "Open client connections, by worker slot.");
     for (uint32_t i = 0; i < n; i++)
         metrics_fmt(o, "gatehouse_worker_connections{worker=\"%" PRIu32
-                    "\"} %" PRId64 "\n", i, ldi64(&g->worker_conns[i]));
+                    "\"} %" PRId64 "\n", i, ldi64(&g->workers[i].conns));
     prom_head(o, "gatehouse_worker_requests_total", "counter",
               "Requests served, by worker slot.");
     for (uint32_t i = 0; i < n; i++)
         metrics_fmt(o, "gatehouse_worker_requests_total{worker=\"%" PRIu32
-                    "\"} %" PRIu64 "\n", i, ld64(&g->worker_requests[i]));
+                    "\"} %" PRIu64 "\n", i, ld64(&g->workers[i].requests));
 }
 
 enum prom_slab {
@@ -749,8 +749,8 @@ json_workers(struct metrics_out *o, const struct gh_conf *conf,
     for (uint32_t i = 0; i < n; i++)
         metrics_fmt(o, "%s{\"slot\":%" PRIu32 ",\"connections\":%" PRId64
                     ",\"requests\":%" PRIu64 "}", i ? "," : "", i,
-                    ldi64(&g->worker_conns[i]),
-                    ld64(&g->worker_requests[i]));
+                    ldi64(&g->workers[i].conns),
+                    ld64(&g->workers[i].requests));
     metrics_str(o, "]");
 }
 

@@ -95,16 +95,27 @@ up_ring_build(struct gh_upstream_rt *up)
 
 struct gh_upstream_rt *
 gh_upstream_init(const struct gh_conf *conf, struct gh_shm *shm,
-                 uint32_t seed)
+                 uint32_t seed, struct gh_shm_held *held)
 {
+    uint32_t base = 0, nsrv = 0;
+
     struct gh_upstream_rt *rt = calloc(conf->nupstreams ? conf->nupstreams
                                                         : 1, sizeof(*rt));
 
     if (rt == NULL)
         return NULL;
+    for (uint32_t i = 0; i < conf->nupstreams; i++)
+        nsrv += conf->upstreams[i].nservers;
     for (uint32_t i = 0; i < conf->nupstreams; i++) {
         const struct gh_upstream *u = &conf->upstreams[i];
         struct gh_upstream_rt *up = &rt[i];
+
+        /* gh_state_proc_attach's order: all servers, then upstreams. */
+        if (held != NULL) {
+            up->held = &held[base];
+            up->held_q = &held[nsrv + i];
+        }
+        base += u->nservers;
 
         up->conf = u;
         up->shm = shm;
@@ -218,6 +229,8 @@ up_take(struct gh_upstream_rt *up, uint32_t i)
     } while (!__atomic_compare_exchange_n(&s->active, &a, a + 1, 1,
                                           __ATOMIC_ACQ_REL,
                                           __ATOMIC_RELAXED));
+    if (up->held != NULL)
+        __atomic_add_fetch(&up->held[i].n, 1, __ATOMIC_RELEASE);
     __atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
     return 1;
 }
@@ -287,8 +300,6 @@ up_pick_locked(struct gh_upstream_rt *up, gh_msec now, int lc)
         for (uint32_t i = 0; i < up->conf->nservers; i++)
             up->srv[i]->cw = 0;
         gh_shm_lock_repaired(&st->lock);
-        gh_log(GH_LOG_WARN, 0, "upstream %s: balancer lock recovered from a "
-               "dead process", up->conf->name);
     } else if (rc == GH_ERR) {
         gh_log(GH_LOG_ALERT, errno, "upstream %s: balancer lock unusable",
                up->conf->name);
@@ -298,6 +309,9 @@ up_pick_locked(struct gh_upstream_rt *up, gh_msec now, int lc)
     if (best >= 0 && !up_take(up, (uint32_t) best))
         best = -1;
     gh_shm_lock_release(&st->lock);
+    if (rc == GH_DECLINED)      /* logged out of the lock */
+        gh_log(GH_LOG_WARN, 0, "upstream %s: balancer lock recovered from a "
+               "dead process", up->conf->name);
     return best;
 }
 
@@ -461,7 +475,25 @@ gh_upstream_pick(struct gh_upstream_rt *up, gh_msec now, uint64_t hash,
 void
 gh_upstream_done(struct gh_upstream_rt *up, uint32_t server)
 {
+    if (up->held != NULL)
+        __atomic_sub_fetch(&up->held[server].n, 1, __ATOMIC_RELEASE);
     __atomic_sub_fetch(&up->srv[server]->active, 1, __ATOMIC_ACQ_REL);
+}
+
+int64_t
+gh_upstream_queue_enter(struct gh_upstream_rt *up)
+{
+    if (up->held_q != NULL)
+        __atomic_add_fetch(&up->held_q->n, 1, __ATOMIC_RELEASE);
+    return __atomic_add_fetch(&up->st->queued, 1, __ATOMIC_ACQ_REL);
+}
+
+void
+gh_upstream_queue_leave(struct gh_upstream_rt *up)
+{
+    if (up->held_q != NULL)
+        __atomic_sub_fetch(&up->held_q->n, 1, __ATOMIC_RELEASE);
+    __atomic_sub_fetch(&up->st->queued, 1, __ATOMIC_ACQ_REL);
 }
 
 void

@@ -56,11 +56,20 @@ struct gh_upstream_rt {
     struct gh_upconn         *idle;     /* most recently used first */
     uint32_t                  nidle;
     uint64_t                  rnd;      /* random2's generator state */
+    struct gh_shm_held       *held;     /* this worker's counts per server
+                                           (NULL: not tracked) */
+    struct gh_shm_held       *held_q;   /* ... in this upstream's queue */
 };
 
-/* Build the runtime for every upstream of CONF.  NULL on ENOMEM. */
+/*
+ * Build the runtime for every upstream of CONF.  HELD is this process's
+ * table from gh_state_proc_attach() (or NULL): what it holds is counted
+ * there too, so the master can give it back should the process die.
+ * NULL on ENOMEM.
+ */
 struct gh_upstream_rt *gh_upstream_init(const struct gh_conf *conf,
-                                        struct gh_shm *shm, uint32_t seed);
+                                        struct gh_shm *shm, uint32_t seed,
+                                        struct gh_shm_held *held);
 void gh_upstream_destroy(struct gh_upstream_rt *rt, uint32_t n,
                          struct gh_loop *loop);
 
@@ -80,6 +89,10 @@ int gh_upstream_pick(struct gh_upstream_rt *up, gh_msec now, uint64_t hash,
                      uint32_t *server, uint32_t *retry_after);
 /* The attempt on SERVER is over: give its active slot back. */
 void gh_upstream_done(struct gh_upstream_rt *up, uint32_t server);
+/* Take a place in the upstream's queue (daemon-wide): the queue's length
+ * with it; give it back with gh_upstream_queue_leave(). */
+int64_t gh_upstream_queue_enter(struct gh_upstream_rt *up);
+void gh_upstream_queue_leave(struct gh_upstream_rt *up);
 /*
  * The attempt on SERVER failed (connect error, reset, timeout, invalid
  * response): a passive-check failure.  Logs when it marks the server down.

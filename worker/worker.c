@@ -287,9 +287,13 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
     w->loop.sigmask = &waitmask;
     w->alog_buf = malloc(ALOG_SIZE);
     /* Seed random2 differently in each worker (and each respawn). */
+    w->held = gh_state_proc_attach(shm, conf, (int32_t) getpid());
+    if (w->held == NULL)
+        gh_log(GH_LOG_CRIT, 0, "shared memory full: this worker's requests "
+               "in flight cannot be given back should it die");
     w->ups = gh_upstream_init(conf, shm, slot * 2654435761u
-                                         + (uint32_t) getpid());
-    __atomic_store_n(&gh_state_globals(shm)->worker_conns[slot], 0,
+                                         + (uint32_t) getpid(), w->held);
+    __atomic_store_n(&gh_state_globals(shm)->workers[slot].conns, 0,
                      __ATOMIC_RELAXED);
     if (w->alog_buf == NULL || w->ups == NULL) {
         gh_log(GH_LOG_EMERG, ENOMEM, "worker start-up failed");
@@ -298,6 +302,10 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
     if (worker_alog_open(w) != GH_OK || gh_priv_drop(conf) != GH_OK
         || worker_listen(w) != GH_OK)
         return 2;
+    /* Changing credentials cleared the parent-death signal: again. */
+    (void) prctl(PR_SET_PDEATHSIG, SIGQUIT);
+    if (getppid() != master)
+        gh_worker_quit = 1;
     gh_worker_update_time(w);
     while (!gh_worker_terminate) {
         if (gh_loop_once(&w->loop, 1000) != GH_OK) {

@@ -32,6 +32,7 @@ struct gh_worker {
     uint32_t               nlev;
     uint32_t               slot;
     struct gh_upstream_rt *ups;     /* owns */
+    struct gh_shm_held    *held;    /* in the segment; the master frees */
     uint64_t               nconns;
     struct gh_conn        *conns;   /* all open client connections */
     int                    accept_paused;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "shm/shm.h"
+#include "shm/state.h"
 #include "tests/unit/tap.h"
 
 int
@@ -16,7 +17,13 @@ main(void)
 
     subtest("layout is recorded") {
         /* A change to any of these must come with a GH_SHM_LAYOUT bump. */
-        is_int(GH_SHM_LAYOUT, 2, "layout version");
+        is_int(GH_SHM_LAYOUT, 3, "layout version");
+        is_int(sizeof(struct gh_shm_server), 392, "server entry");
+        is_int(sizeof(struct gh_shm_upstream), 192, "upstream entry");
+        is_int(sizeof(struct gh_shm_route), 256, "route entry");
+        is_int(sizeof(struct gh_shm_globals), 98512, "globals");
+        is_int(sizeof(struct gh_shm_held), 24, "held count");
+        is_int(sizeof(struct gh_shm_proc), 16, "process entry");
         is_int(sizeof(struct gh_shm_hdr), 256, "header size");
         is_int(offsetof(struct gh_shm_hdr, layout), 8, "layout offset");
         is_int(offsetof(struct gh_shm_hdr, seg_size), 16, "size offset");

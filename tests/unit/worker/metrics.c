@@ -615,11 +615,11 @@ test_small(void)
     s4->ewma_us = 2000000;
     gh_state_upstream(&shm, app)->queued = 2;
     g = gh_state_globals(&shm);
-    g->worker_conns[0] = 4;
-    g->worker_conns[1] = 1;
-    g->worker_requests[0] = 100;
-    g->worker_requests[1] = 50;
-    g->worker_requests[2] = 99;     /* no third worker: not shown */
+    g->workers[0].conns = 4;
+    g->workers[1].conns = 1;
+    g->workers[0].requests = 100;
+    g->workers[1].requests = 50;
+    g->workers[2].requests = 99;     /* no third worker: not shown */
 
     subtest("prometheus: routes") {
         out = render(c, &shm, 0, NOW, &len);

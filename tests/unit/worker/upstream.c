@@ -61,7 +61,7 @@ env_open(struct env *e, const char *upstreams)
         diag("env: %s", err);
         return GH_ERR;
     }
-    e->rt = gh_upstream_init(e->conf, &e->shm, 1);
+    e->rt = gh_upstream_init(e->conf, &e->shm, 1, NULL);
     return e->rt ? GH_OK : GH_ERR;
 }
 
@@ -117,7 +117,8 @@ main(void)
         for (int k = 0; k < 4; k++) {
             if (fork() == 0) {
                 struct gh_upstream_rt *rt = gh_upstream_init(e.conf, &e.shm,
-                                                             (uint32_t) k);
+                                                             (uint32_t) k,
+                                                             NULL);
                 uint64_t *cnt = (uint64_t *) ((char *) e.shm.hdr
                                               + e.shm.size - 64);
 
