@@ -13,6 +13,7 @@
  */
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
@@ -32,6 +33,8 @@
 #define CONF_BACKLOG      511       /* listen(2) backlog, as nginx */
 #define CONF_MAX_NAMES    128       /* gh_conf_key_names() capacity */
 #define CONF_NAME_MAX     63        /* bytes in an upstream name */
+#define CONF_NOFILE_MAX   1048576   /* worker_rlimit_nofile: Linux's default
+                                       fs.nr_open, the most it can be */
 
 #define CONF_K            1024ULL
 #define CONF_M            (1024ULL * 1024)
@@ -154,6 +157,10 @@ static void conf_dump_hash_key(FILE *out, const void *base, int indent);
 static int conf_status(struct conf_ctx *cx, const config_setting_t *s,
                        const char *path, void *base);
 static void conf_dump_status(FILE *out, const void *base, int indent);
+static int conf_shutdown_alias(struct conf_ctx *cx, const config_setting_t *s,
+                               const char *path, void *base);
+static void conf_dump_shutdown_alias(FILE *out, const void *base,
+                                     int indent);
 
 /* Names of enum values; the config spells them so, and so do the logs. */
 
@@ -326,6 +333,10 @@ static const struct gh_conf_key conf_keys[] = {
       .def = "auto", .min = 1, .max = 512 },
     { "user", GH_CK_STRING, offsetof(struct gh_conf, user), .def = NULL },
     { "group", GH_CK_STRING, offsetof(struct gh_conf, group), .def = NULL },
+    /* 0: workers and the checker keep the limit the master inherited. */
+    { "worker_rlimit_nofile", GH_CK_U32,
+      offsetof(struct gh_conf, rlimit_nofile),
+      .def = "0", .min = 0, .max = CONF_NOFILE_MAX },
     { "pid_file", GH_CK_PATH, offsetof(struct gh_conf, pid_file),
       .def = "/run/gatehouse.pid", .flags = GH_CKF_OFF },
     { "error_log", GH_CK_PATH, offsetof(struct gh_conf, error_log),
@@ -338,6 +349,9 @@ static const struct gh_conf_key conf_keys[] = {
       .def = "64M", .min = CONF_M, .max = 1024 * CONF_G },
     { "timeouts", GH_CK_GROUP, offsetof(struct gh_conf, timeouts),
       .sub = conf_timeout_keys },
+    /* nginx's name for timeouts.shutdown; after timeouts, to compare. */
+    { "worker_shutdown_timeout", GH_CK_FUNC, 0, .parse = conf_shutdown_alias,
+      .dump = conf_dump_shutdown_alias },
     { "limits", GH_CK_GROUP, offsetof(struct gh_conf, limits),
       .sub = conf_limit_keys },
     /* Before sites: routes name upstreams. */
@@ -1351,6 +1365,56 @@ conf_url_path(struct conf_ctx *cx, const config_setting_t *s,
 }
 
 
+/* Top-level keys with their own parser */
+
+/*
+ * worker_shutdown_timeout: the name nginx users know for timeouts.shutdown.
+ * One setting under two names, so the same range, and both may be given
+ * only with the same value: which one would win is not obvious to a
+ * reader.  The timeouts group is parsed first (table order), so its value
+ * is already in BASE.
+ */
+static int
+conf_shutdown_alias(struct conf_ctx *cx, const config_setting_t *s,
+                    const char *path, void *base)
+{
+    const struct gh_conf_key *k = conf_key_find(conf_timeout_keys,
+                                                "shutdown");
+    struct gh_conf *c = base;
+    const config_setting_t *g, *t = NULL;
+    const char *tf, *sf;
+    char a[32], b[32], buf[PATH_MAX];
+    gh_msec d;
+
+    if (s == NULL)
+        return GH_OK;
+    assert(k != NULL);
+    if (conf_scalar(cx, k, s, path, &d) != GH_OK)
+        return GH_ERR;
+    g = config_setting_get_member(config_setting_parent(s), "timeouts");
+    if (g != NULL)
+        t = config_setting_get_member(g, "shutdown");
+    if (t != NULL && c->timeouts.shutdown != d) {
+        (void) conf_fmt_duration(d, a, sizeof(a));
+        (void) conf_fmt_duration(c->timeouts.shutdown, b, sizeof(b));
+        tf = config_setting_source_file(t);
+        sf = config_setting_source_file(s);
+        if (tf == sf || (tf != NULL && sf != NULL && strcmp(tf, sf) == 0))
+            return conf_err(cx, s, path, "\"%s\" conflicts with "
+                            "timeouts.shutdown = \"%s\" (line %u): they are "
+                            "one setting, give it once", a, b,
+                            (unsigned) config_setting_source_line(t));
+        return conf_err(cx, s, path, "\"%s\" conflicts with "
+                        "timeouts.shutdown = \"%s\" (%s:%u): they are one "
+                        "setting, give it once", a, b,
+                        conf_file_name(cx, tf, buf, sizeof(buf)),
+                        (unsigned) config_setting_source_line(t));
+    }
+    c->timeouts.shutdown = d;
+    return GH_OK;
+}
+
+
 /* Upstreams */
 
 /* "ip", "uri", "header:NAME", "cookie:NAME" into hash_key, hash_name. */
@@ -1880,6 +1944,31 @@ conf_sites_check(struct conf_ctx *cx)
             }
         }
     }
+    /* Metrics name a route by site name, first listen address and path:
+     * two sites there must not share a name. */
+    for (i = 1; i < c->nsites; i++) {
+        for (j = 0; j < i; j++) {
+            const struct gh_site *si = &c->sites[i], *sj = &c->sites[j];
+            char base[CONF_PATH_MAX];
+
+            if (si->nlisten == 0 || sj->nlisten == 0
+                || strcmp(si->listen[0].addr.text, sj->listen[0].addr.text)
+                   != 0
+                || strcmp(si->name, sj->name) != 0)
+                continue;
+            e = config_setting_get_elem(cx->sites, i);
+            first = config_setting_get_elem(cx->sites, j);
+            conf_path_index(base, "sites", i);
+            conf_path(sub, base, "name");
+            return conf_err(cx, config_setting_get_member(e, "name")
+                                ? config_setting_get_member(e, "name") : e,
+                            sub, "\"%s\" is also the name of the site at "
+                            "line %u on %s; the metrics would mix them up",
+                            conf_quote(si->name, q, sizeof(q)),
+                            config_setting_source_line(first),
+                            si->listen[0].addr.text);
+        }
+    }
     return GH_OK;
 }
 
@@ -2333,6 +2422,15 @@ conf_dump_status(FILE *out, const void *base, int indent)
     else
         fprintf(out, "%*sstatus = \"%u-%u\";\n", indent, "",
                 (unsigned) h->status_lo, (unsigned) h->status_hi);
+}
+
+/* A comment: the value is in timeouts, and a comment always loads back. */
+static void
+conf_dump_shutdown_alias(FILE *out, const void *base, int indent)
+{
+    (void) base;
+    fprintf(out, "%*s# worker_shutdown_timeout: see timeouts.shutdown\n",
+            indent, "");
 }
 
 void

@@ -35,7 +35,8 @@ struct gh_timeouts {
     gh_msec upstream_read;      /* between two reads from the upstream */
     gh_msec upstream_send;      /* between two writes to the upstream */
     gh_msec tunnel;             /* idle Upgrade tunnel (either direction) */
-    gh_msec shutdown;           /* graceful stop: in-flight work gets this */
+    gh_msec shutdown;           /* graceful stop: in-flight work gets this;
+                                   also set by worker_shutdown_timeout */
 };
 
 struct gh_limits {
@@ -151,6 +152,8 @@ struct gh_conf {
     uint32_t           workers; /* resolved: "auto" becomes nproc */
     const char        *user;    /* NULL: stay as started */
     const char        *group;
+    uint32_t           rlimit_nofile;   /* worker_rlimit_nofile; 0: as
+                                           inherited */
     const char        *pid_file;    /* NULL: none */
     const char        *error_log;   /* "stderr" or a path */
     enum gh_log_level  log_level;

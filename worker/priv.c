@@ -2,10 +2,33 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "worker/core/log.h"
 #include "worker/priv.h"
+
+/*
+ * worker_rlimit_nofile, as both the soft and the hard limit: a worker's
+ * file descriptors are its connections.  Called while still root, since
+ * only root may raise the hard limit, here above the master's own (which
+ * an init system or `ulimit -n` may have set low).  A failure costs
+ * capacity, not correctness: warn and go on with the inherited limit.
+ */
+static void
+priv_rlimit(const struct gh_conf *conf)
+{
+    struct rlimit rl;
+
+    if (conf->rlimit_nofile == 0)
+        return;
+    rl.rlim_cur = conf->rlimit_nofile;
+    rl.rlim_max = conf->rlimit_nofile;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+        gh_log(GH_LOG_WARN, errno, "setrlimit(RLIMIT_NOFILE, %u) for "
+               "worker_rlimit_nofile failed, ignored",
+               (unsigned) conf->rlimit_nofile);
+}
 
 int
 gh_priv_drop(const struct gh_conf *conf)
@@ -13,6 +36,7 @@ gh_priv_drop(const struct gh_conf *conf)
     struct passwd *pw = NULL;
     struct group *gr = NULL;
 
+    priv_rlimit(conf);
     if (conf->user == NULL && conf->group == NULL)
         return GH_OK;
     if (geteuid() != 0) {

@@ -10,9 +10,11 @@
 #include "conf/conf.h"
 
 /*
- * Switch to conf->user / conf->group (supplementary groups of the user, or
- * none), then set no_new_privs.  Not root: warns that user/group are
- * ignored and returns GH_OK.  Returns GH_ERR (logged at emerg) when the
+ * Set RLIMIT_NOFILE (soft and hard) to conf->rlimit_nofile unless it is 0
+ * (a failure is logged at warn and ignored), then switch to conf->user /
+ * conf->group (supplementary groups of the user, or none), then set
+ * no_new_privs.  Not root: the limit is still tried; warns that user/group
+ * are ignored and returns GH_OK.  Returns GH_ERR (logged at emerg) when the
  * user or group does not exist or the switch fails: the caller exits.
  * May block (reads the passwd and group databases).
  */

@@ -222,6 +222,7 @@ test_defaults(void)
     is_int(c->timeouts.upstream_send, 60000, "upstream_send 60s");
     is_int(c->timeouts.tunnel, 300000, "tunnel 300s");
     is_int(c->timeouts.shutdown, 30000, "shutdown 30s");
+    is_int(c->rlimit_nofile, 0, "worker_rlimit_nofile 0: as inherited");
     is_int(c->limits.header_size, 16384, "header_size 16k");
     is_int(c->limits.headers, 100, "headers 100");
     is_int(c->limits.body_size, 10 << 20, "body_size 10M");
@@ -453,6 +454,7 @@ test_everything_set(void)
 {
     static const char text[] =
         "workers = 512;\n"
+        "worker_rlimit_nofile = 1048576;\n"
         "pid_file = \"off\";\n"
         "error_log = \"log/error.log\";\n"
         "log_level = \"debug\";\n"
@@ -482,6 +484,7 @@ test_everything_set(void)
     if (c == NULL)
         return;
     is_int(c->workers, 512, "workers");
+    is_int(c->rlimit_nofile, 1048576, "worker_rlimit_nofile max");
     ok(c->pid_file == NULL, "pid_file off");
     (void) snprintf(want, sizeof(want), "%s/log/error.log", tmpdir);
     is_str(c->error_log, want, "error_log relative to the file");
@@ -1216,6 +1219,119 @@ test_hostile_files(void)
     }
 }
 
+/* worker_rlimit_nofile, and worker_shutdown_timeout as timeouts.shutdown */
+static void
+test_daemon_keys(void)
+{
+    char err[1024] = "", want[1024];
+    struct gh_conf *c;
+
+    c = load_text("worker_rlimit_nofile = 1;\n" SITE, err, sizeof(err));
+    if (!ok(c != NULL, "worker_rlimit_nofile = 1 loads"))
+        diag("%s", err);
+    ok(c != NULL && c->rlimit_nofile == 1, "worker_rlimit_nofile min");
+    gh_conf_free(c);
+    c = load_text("worker_rlimit_nofile = 65536;\n" SITE, err, sizeof(err));
+    ok(c != NULL && c->rlimit_nofile == 65536, "worker_rlimit_nofile 65536");
+    gh_conf_free(c);
+    c = load_text("worker_rlimit_nofile = 0;\n" SITE, err, sizeof(err));
+    ok(c != NULL && c->rlimit_nofile == 0, "worker_rlimit_nofile 0 given");
+    gh_conf_free(c);
+
+    c = load_text("worker_shutdown_timeout = \"12s\";\n" SITE, err,
+                  sizeof(err));
+    if (!ok(c != NULL, "worker_shutdown_timeout alone loads"))
+        diag("%s", err);
+    ok(c != NULL && c->timeouts.shutdown == 12000,
+       "worker_shutdown_timeout sets timeouts.shutdown");
+    gh_conf_free(c);
+    c = load_text("worker_shutdown_timeout = 0;\n" SITE, err, sizeof(err));
+    ok(c != NULL && c->timeouts.shutdown == 0,
+       "worker_shutdown_timeout = 0: a graceful stop is a fast one");
+    gh_conf_free(c);
+    c = load_text("worker_shutdown_timeout = \"1500ms\";\n"
+                  "timeouts = { shutdown = \"1500ms\"; };\n" SITE, err,
+                  sizeof(err));
+    if (!ok(c != NULL, "both names with the same value load"))
+        diag("%s", err);
+    ok(c != NULL && c->timeouts.shutdown == 1500, "the value");
+    gh_conf_free(c);
+    c = load_text("timeouts = { shutdown = \"10s\"; };\n"
+                  "worker_shutdown_timeout = 10;\n" SITE, err, sizeof(err));
+    ok(c != NULL && c->timeouts.shutdown == 10000,
+       "the same value written two ways loads");
+    gh_conf_free(c);
+    c = load_text("timeouts = { shutdown = \"45s\"; };\n" SITE, err,
+                  sizeof(err));
+    ok(c != NULL && c->timeouts.shutdown == 45000,
+       "timeouts.shutdown alone still works");
+    gh_conf_free(c);
+
+    fails("worker_rlimit_nofile too big",
+          SITE "\nworker_rlimit_nofile = 1048577;\n", 3,
+          "worker_rlimit_nofile: 1048577 is out of range (0..1048576)");
+    fails("worker_rlimit_nofile negative",
+          "worker_rlimit_nofile = -1;\n" SITE, 1,
+          "worker_rlimit_nofile: -1 is out of range (0..1048576)");
+    fails("worker_rlimit_nofile as a string",
+          "\nworker_rlimit_nofile = \"64k\";\n" SITE, 2,
+          "worker_rlimit_nofile: expected an integer, not a string");
+    fails("worker_rlimit_nofile as a float",
+          "worker_rlimit_nofile = 1.5;\n" SITE, 1,
+          "worker_rlimit_nofile: expected an integer, not a float");
+    fails("worker_rlimit_nofile typo",
+          "worker_rlimit_nofle = 1024;\n" SITE, 1,
+          "worker_rlimit_nofle: unknown key "
+          "(did you mean \"worker_rlimit_nofile\"?)");
+    fails("worker_shutdown_timeout not a duration",
+          "worker_shutdown_timeout = \"5 s\";\n" SITE, 1,
+          "worker_shutdown_timeout: \"5 s\" is not a duration "
+          "(want a number and ms, s, m or h)");
+    fails("worker_shutdown_timeout too long",
+          SITE "worker_shutdown_timeout = \"25h\";\n", 2,
+          "worker_shutdown_timeout: \"25h\" is out of range (0s..24h)");
+    fails("worker_shutdown_timeout negative",
+          "worker_shutdown_timeout = -3;\n" SITE, 1,
+          "worker_shutdown_timeout: -3 is not a duration");
+    fails("two sites with one name on one address",
+          "upstreams = { u = { servers = ( { address = \"127.0.0.1:1\"; } ); }; };\n"
+          "sites = ( { name = \"www\"; listen = [ \"127.0.0.1:8080\" ];\n"
+          "  hosts = [ \"a.example\" ]; routes = ( { path = \"/\"; upstream = \"u\"; } ); },\n"
+          "  { name = \"www\"; listen = [ \"127.0.0.1:8080\" ];\n"
+          "  hosts = [ \"b.example\" ]; routes = ( { path = \"/\"; upstream = \"u\"; } ); } );\n",
+          4, "sites[1].name: \"www\" is also the name of the site at line 2 "
+          "on 127.0.0.1:8080; the metrics would mix them up");
+    fails("worker_shutdown_timeout as a boolean",
+          "worker_shutdown_timeout = true;\n" SITE, 1,
+          "worker_shutdown_timeout: expected a duration (\"10s\", "
+          "\"500ms\") or an integer, not a boolean");
+    fails("worker_shutdown_timeout conflicts with timeouts.shutdown",
+          "timeouts = {\n    shutdown = \"30s\";\n};\n"
+          "worker_shutdown_timeout = \"10s\";\n" SITE, 4,
+          "worker_shutdown_timeout: \"10s\" conflicts with "
+          "timeouts.shutdown = \"30s\" (line 2): they are one setting, "
+          "give it once");
+    fails("the conflict, worker_shutdown_timeout written first",
+          "worker_shutdown_timeout = \"1m\";\n"
+          "timeouts = { shutdown = 0; };\n" SITE, 1,
+          "worker_shutdown_timeout: \"60s\" conflicts with "
+          "timeouts.shutdown = \"0s\" (line 2): they are one setting, "
+          "give it once");
+
+    /* The other one in an included file: named with its line. */
+    put("inc.conf", "\ntimeouts = { shutdown = \"5s\"; };\n",
+        strlen("\ntimeouts = { shutdown = \"5s\"; };\n"));
+    c = load_text("@include \"inc.conf\"\nworker_shutdown_timeout = 6;\n"
+                  SITE, err, sizeof(err));
+    ok(c == NULL, "conflict with an included timeouts.shutdown");
+    (void) snprintf(want, sizeof(want), "%s/t.conf:2: "
+                    "worker_shutdown_timeout: \"6s\" conflicts with "
+                    "timeouts.shutdown = \"5s\" (%s/inc.conf:2): they are "
+                    "one setting, give it once", tmpdir, tmpdir);
+    is_str(err, want, "names both files and lines");
+    gh_conf_free(c);
+}
+
 static void
 test_include(void)
 {
@@ -1371,6 +1487,9 @@ test_dump_balance(void)
         NULL
     };
     static const char *const defaults[] = {
+        "worker_rlimit_nofile = 0;\n",
+        "shutdown = \"30s\";\n",
+        "# worker_shutdown_timeout: see timeouts.shutdown\n",
         "balance = \"round_robin\";\n",
         "retries = 1;\n",
         "max_fails = 1;\n",
@@ -1391,6 +1510,20 @@ test_dump_balance(void)
 
     dump_round_trip("every key", balance_text, all, NULL);
     dump_round_trip("defaults", UPSTREAM SITE, defaults, no_defaults);
+    {
+        static const char *const daemon[] = {
+            "worker_rlimit_nofile = 4096;\n",
+            "shutdown = \"7s\";\n",
+            NULL
+        };
+        static const char *const no_daemon[] = {
+            "worker_shutdown_timeout =", NULL
+        };
+
+        dump_round_trip("worker_* keys", "worker_rlimit_nofile = 4096;\n"
+                        "worker_shutdown_timeout = \"7s\";\n" SITE, daemon,
+                        no_daemon);
+    }
 }
 
 static void
@@ -1422,7 +1555,8 @@ test_key_names(void)
             "upstreams.*.health.status", "upstreams.*.servers.*.max_conns",
             "upstreams.*.servers.*.backup",
             "upstreams.*.servers.*.slow_start",
-            "sites.*.routes.*.metrics", "sites.*.name"
+            "sites.*.routes.*.metrics", "sites.*.name",
+            "worker_rlimit_nofile", "worker_shutdown_timeout"
         };
         size_t i;
 
@@ -1456,6 +1590,8 @@ main(void)
     subtest("relative paths") test_relative_paths();
     subtest("errors") test_errors();
     subtest("hostile files") test_hostile_files();
+    subtest("worker_rlimit_nofile, worker_shutdown_timeout")
+        test_daemon_keys();
     subtest("@include") test_include();
     subtest("dump") test_dump();
     subtest("dump of the balancing keys") test_dump_balance();
