@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -498,29 +497,16 @@ gh_checker_main(const struct gh_conf *conf, struct gh_shm *shm)
 {
     static struct checker checker;
     struct checker *ck = &checker;
-    struct sigaction sa = { .sa_handler = checker_signal };
     sigset_t waitmask;
     pid_t master = getppid();
     int status = 0;
 
     *ck = (struct checker) { .conf = conf, .shm = shm };
     gh_log_set_slot(0);
-    sigemptyset(&sa.sa_mask);
-    (void) sigaction(SIGQUIT, &sa, NULL);
-    (void) sigaction(SIGTERM, &sa, NULL);
-    (void) sigaction(SIGINT, &sa, NULL);
-    (void) sigaction(SIGUSR1, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    (void) sigaction(SIGHUP, &sa, NULL);
-    (void) sigaction(SIGUSR2, &sa, NULL);
-    (void) sigaction(SIGWINCH, &sa, NULL);
-    (void) sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = SIG_DFL;
-    (void) sigaction(SIGCHLD, &sa, NULL);
+    gh_priv_signals(checker_signal);
     /* Nobody would restart us or read our verdicts once the master is
      * gone: stop with it. */
-    (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != master)
+    if (gh_priv_deathsig(SIGTERM, master))
         checker_stop = 1;
     /* Signals stay blocked (as the master left them) except in the wait,
      * so a flag is never set just after the loop looked at it. */
@@ -535,8 +521,7 @@ gh_checker_main(const struct gh_conf *conf, struct gh_shm *shm)
         return 2;
     }
     /* Changing credentials cleared the parent-death signal: again. */
-    (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != master)
+    if (gh_priv_deathsig(SIGTERM, master))
         checker_stop = 1;
     if (checker_init(ck) != GH_OK) {
         gh_log(GH_LOG_EMERG, ENOMEM, "checker start-up failed");

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -69,4 +70,30 @@ gh_priv_drop(const struct gh_conf *conf)
         gh_log(GH_LOG_WARN, errno, "prctl(PR_SET_NO_NEW_PRIVS) failed, "
                "ignored");
     return GH_OK;
+}
+
+void
+gh_priv_signals(void (*handler)(int))
+{
+    struct sigaction sa = { .sa_handler = handler };
+
+    sigemptyset(&sa.sa_mask);
+    (void) sigaction(SIGQUIT, &sa, NULL);
+    (void) sigaction(SIGTERM, &sa, NULL);
+    (void) sigaction(SIGINT, &sa, NULL);
+    (void) sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    (void) sigaction(SIGHUP, &sa, NULL);
+    (void) sigaction(SIGUSR2, &sa, NULL);
+    (void) sigaction(SIGWINCH, &sa, NULL);
+    (void) sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    (void) sigaction(SIGCHLD, &sa, NULL);
+}
+
+int
+gh_priv_deathsig(int sig, pid_t master)
+{
+    (void) prctl(PR_SET_PDEATHSIG, sig);    /* cannot fail for a signal */
+    return getppid() != master;
 }

@@ -7,6 +7,8 @@
  * that comes from the network.
  */
 
+#include <sys/types.h>
+
 #include "conf/conf.h"
 
 /*
@@ -19,5 +21,17 @@
  * May block (reads the passwd and group databases).
  */
 int gh_priv_drop(const struct gh_conf *conf);
+
+/*
+ * A child's signal dispositions: HANDLER for QUIT, TERM, INT and USR1;
+ * HUP, USR2, WINCH and PIPE ignored (the master's business); CHLD default.
+ */
+void gh_priv_signals(void (*handler)(int));
+/*
+ * Have SIG sent to us when the master dies; returns 1 when MASTER is gone
+ * already.  Call it again after gh_priv_drop(): a change of credentials
+ * clears it.
+ */
+int gh_priv_deathsig(int sig, pid_t master);
 
 #endif

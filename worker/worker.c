@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -254,7 +253,6 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
 {
     static struct gh_worker worker;
     struct gh_worker *w = &worker;
-    struct sigaction sa = { .sa_handler = worker_signal };
     sigset_t waitmask;
     pid_t master = getppid();
     int status = 0;
@@ -262,21 +260,9 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
     *w = (struct gh_worker) { .conf = conf, .shm = shm, .ls = ls,
                               .nls = nls, .slot = slot, .alog_fd = -1 };
     gh_log_set_slot((int) slot);
-    sigemptyset(&sa.sa_mask);
-    (void) sigaction(SIGQUIT, &sa, NULL);
-    (void) sigaction(SIGTERM, &sa, NULL);
-    (void) sigaction(SIGINT, &sa, NULL);
-    (void) sigaction(SIGUSR1, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    (void) sigaction(SIGHUP, &sa, NULL);
-    (void) sigaction(SIGUSR2, &sa, NULL);
-    (void) sigaction(SIGWINCH, &sa, NULL);
-    (void) sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = SIG_DFL;
-    (void) sigaction(SIGCHLD, &sa, NULL);
+    gh_priv_signals(worker_signal);
     /* If the master dies, finish gracefully rather than run orphaned. */
-    (void) prctl(PR_SET_PDEATHSIG, SIGQUIT);
-    if (getppid() != master)
+    if (gh_priv_deathsig(SIGQUIT, master))
         gh_worker_quit = 1;
     /* Signals stay blocked (as the master left them) except in the wait. */
     sigemptyset(&waitmask);
@@ -303,8 +289,7 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
         || worker_listen(w) != GH_OK)
         return 2;
     /* Changing credentials cleared the parent-death signal: again. */
-    (void) prctl(PR_SET_PDEATHSIG, SIGQUIT);
-    if (getppid() != master)
+    if (gh_priv_deathsig(SIGQUIT, master))
         gh_worker_quit = 1;
     gh_worker_update_time(w);
     while (!gh_worker_terminate) {

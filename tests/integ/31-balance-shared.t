@@ -46,16 +46,6 @@ sub _respond {
 }
 }
 
-# A port nothing can listen on while the test runs: bound, never listening
-# (connects are refused), and not free for a test running alongside to take.
-my @RESERVED;
-sub dead_port {
-    my $s = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
-                                Proto => 'tcp') or die "dead_port: $@";
-    push @RESERVED, $s;
-    return $s->sockport;
-}
-
 my %o;
 $o{$_} = Origin->new(name => $_)
     for qw(rra rrb kaa kab lc1 lc2 fast r2a r2b h1 h2 h3 h4 pri bak pri2 bak2

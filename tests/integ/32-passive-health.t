@@ -19,16 +19,6 @@ use Time::HiRes qw(time);
 use Gatehouse timeout => 60;
 use Origin;
 
-# A port nothing can listen on while the test runs: bound, never listening
-# (connects are refused), and not free for a test running alongside to take.
-my @RESERVED;
-sub dead_port {
-    my $s = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
-                                Proto => 'tcp') or die "dead_port: $@";
-    push @RESERVED, $s;
-    return $s->sockport;
-}
-
 my %DEAD = map { $_ => dead_port() } qw(dead ad1 ad2 ta1 ta2 lone);
 my $live = Origin->new(name => 'live');
 my $gh = Gatehouse->new(origins => [$live],

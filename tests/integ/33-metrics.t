@@ -17,16 +17,6 @@ use Test::More;
 use Gatehouse timeout => 60;
 use Origin;
 
-# A port nothing can listen on while the test runs: bound, never listening
-# (connects are refused), and not free for a test running alongside to take.
-my @RESERVED;
-sub dead_port {
-    my $s = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
-                                Proto => 'tcp') or die "dead_port: $@";
-    push @RESERVED, $s;
-    return $s->sockport;
-}
-
 my $dead = dead_port();
 my $oa = Origin->new(name => 'a');
 my $ob = Origin->new(name => 'b');

@@ -33,7 +33,7 @@ use POSIX qw(:sys_wait_h);
 use Test::More ();
 use Time::HiRes qw(time sleep);
 
-our @EXPORT = qw(wait_for free_port finish);
+our @EXPORT = qw(wait_for free_port dead_port finish);
 our $TIMEOUT = 60;        # overall per test file, seconds
 our @LIVE;                # started daemons (Gatehouse objects)
 our @CLEANUP;             # subs run at END / timeout (Origin registers here)
@@ -92,6 +92,17 @@ sub free_port {
     my $p = $s->sockport;
     close $s;
     return $p;
+}
+
+# A port nothing listens on while the test runs: bound but never
+# listening (connects are refused), so a test running alongside cannot take
+# it as free_port's ports could be.
+my @RESERVED;
+sub dead_port {
+    my $s = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
+                                Proto => 'tcp') or die "dead_port: $@";
+    push @RESERVED, $s;
+    return $s->sockport;
 }
 
 # Stop every live daemon (with teardown checks) and call done_testing.
