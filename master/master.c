@@ -368,15 +368,22 @@ master_reload(struct master *m, const sigset_t *sigold)
 
 /* ---- binary upgrade ----------------------------------------------------- */
 
-/* The new master died: the upgrade failed; we are the daemon again. */
+/* The new master is gone (failed, or stopped for a rollback): we are the
+ * daemon again. */
 static void
 master_upgrade_failed(struct master *m, int code)
 {
-    gh_log(GH_LOG_ERROR, 0, "new binary (pid %d) exited with code %d: "
-           "upgrade failed (gatehouse -t shows config errors), the old master "
-           "goes on serving%s",
-           (int) m->newbin, code, m->winched ? " (its workers were "
-           "stopped by WINCH: send HUP to start them again)" : "");
+    if (code == 0)      /* told to stop: a rollback */
+        gh_log(GH_LOG_NOTICE, 0, "new master (pid %d) exited with code 0: "
+               "the old master serves alone again%s", (int) m->newbin,
+               m->winched ? " (its workers were stopped by WINCH: send "
+               "HUP to start them again)" : "");
+    else
+        gh_log(GH_LOG_ERROR, 0, "new binary (pid %d) exited with code %d: "
+               "upgrade failed (gatehouse -t shows config errors), the old "
+               "master goes on serving%s", (int) m->newbin, code,
+               m->winched ? " (its workers were stopped by WINCH: send HUP "
+               "to start them again)" : "");
     m->newbin = 0;
     if (m->conf->pid_file != NULL) {
         if (rename(m->oldbin, m->conf->pid_file) == -1)

@@ -31,6 +31,13 @@ static const char *const conn_actions[] = {
  * after our final response, so its unread bytes do not turn our close
  * into a reset that destroys the response in flight (as nginx does). */
 #define CONN_LINGER_MS 2000
+/* Graceful stop: an idle keep-alive connection (or one whose response
+ * promised keep-alive before the stop began) is kept this long for a
+ * request the client may have sent already; that one is served, with
+ * Connection: close, as the last. */
+#define CONN_DRAIN_GRACE_MS 1000
+/* ... and after timeouts.shutdown, how long the last FIN lingers. */
+#define CONN_STOP_LINGER_MS 500
 
 static void conn_run(struct gh_conn *c);
 static void conn_event(struct gh_ev *ev, uint32_t events);
@@ -285,8 +292,10 @@ conn_head_start(struct gh_conn *c, int status, const char *reason)
 static int
 conn_head_end(struct gh_conn *c)
 {
-    if (!c->keepalive)
+    if (!c->keepalive) {
+        c->close_sent = 1;
         return BUF_ADDS(c->cout, "Connection: close\r\n\r\n");
+    }
     if (c->req.parser.http_minor == 0)
         return BUF_ADDS(c->cout, "Connection: keep-alive\r\n\r\n");
     return BUF_ADDS(c->cout, "\r\n");
@@ -443,8 +452,10 @@ conn_read_head(struct gh_conn *c)
         if (!c->crd) {
             if (len == 0) {
                 conn_release_buffers(c);
-                conn_wait(c, GH_WAIT_CLIENT_READ, c->nreq > 0
-                          ? conf->timeouts.keepalive
+                conn_wait(c, GH_WAIT_CLIENT_READ, c->w->draining
+                          ? GH_MIN(CONN_DRAIN_GRACE_MS,
+                                   conf->timeouts.keepalive)
+                          : c->nreq > 0 ? conf->timeouts.keepalive
                           : conf->timeouts.client_header);
             }
             return GH_AGAIN;
@@ -1812,7 +1823,7 @@ conn_reset_request(struct gh_conn *c)
     c->req_done = c->resp_started = c->resp_done = c->up_keep = 0;
     c->reused = c->replay_ok = c->force_new = c->sent_continue = 0;
     c->out_dropped = c->sent_any = c->c_eof = c->u_eof = 0;
-    c->upgrade = c->req_chunked_out = c->resp_eof = 0;
+    c->upgrade = c->req_chunked_out = c->resp_eof = c->close_sent = 0;
     c->resp_mode = GH_BODY_NONE;
     c->tries = 0;
     c->tried.n = 0;
@@ -1826,7 +1837,12 @@ conn_finish(struct gh_conn *c)
     conn_access_log(c);
     conn_up_release(c, 0);
     c->nreq++;
-    if (c->keepalive && !c->w->draining) {
+    if ((c->keepalive && !c->w->draining)
+        || (c->w->draining && !c->close_sent && c->req_done
+            && !c->upgrade)) {
+        /* Draining, but the response said keep-alive: the client may be
+         * sending its next request already.  READ_HEAD gives it
+         * CONN_DRAIN_GRACE_MS and answers it with Connection: close. */
         conn_reset_request(c);
         conn_release_buffers(c);
         c->state = GH_CONN_READ_HEAD;
@@ -2097,13 +2113,31 @@ gh_conn_drain(struct gh_conn *c)
     if (c->state != GH_CONN_READ_HEAD
         || (c->in != NULL && gh_buf_len(c->in) > 0))
         return;
-    /* An idle keep-alive connection: close it, unless a request is
-     * already waiting in it (sent before it could know): that one is
-     * served, as the last. */
-    if (recv(c->ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+    /* An idle keep-alive connection: a request already waiting in it
+     * (sent before the client could know) is served, as the last; else
+     * it gets CONN_DRAIN_GRACE_MS for one, then closes (READ_HEAD arms
+     * the shorter timer when draining). */
+    if (recv(c->ev.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
         c->crd = 1;
-        conn_run(c);
+    conn_run(c);
+}
+
+void
+gh_conn_stop(struct gh_conn *c)
+{
+    /* The shutdown timeout ran out: end it, but with a FIN and a short
+     * linger, not a close over unread bytes (a reset that could destroy
+     * what was already relayed). */
+    if (c->ev.fd == -1 || c->state == GH_CONN_LINGER)
         return;
+    if (c->log_line != NULL && c->state != GH_CONN_FINISH) {
+        if (c->status == 0)
+            c->status = 499;
+        conn_access_log(c);
     }
-    gh_conn_close(c, "shutting down");
+    conn_up_release(c, 0);
+    c->keepalive = 0;
+    c->state = GH_CONN_LINGER;
+    (void) shutdown(c->ev.fd, SHUT_WR);
+    conn_wait(c, GH_WAIT_CLIENT_READ, CONN_STOP_LINGER_MS);
 }

@@ -86,6 +86,8 @@ struct gh_conn {
     unsigned                  queued:1; /* counted in the upstream queue */
     unsigned                  have_hash:1;  /* hash: the request has a key */
     unsigned                  up_timeout:1; /* the last failure timed out */
+    unsigned                  close_sent:1; /* response said Connection:
+                                               close */
     uint32_t                  nreq;     /* requests served on it */
     uint32_t                  tries;    /* upstream attempts this request */
     int64_t                   up_idx;   /* server of this attempt, -1 none */
@@ -125,7 +127,10 @@ void gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
                     const struct sockaddr *sa, socklen_t salen);
 /* End C: log REASON at debug, release everything, free after the batch. */
 void gh_conn_close(struct gh_conn *c, const char *reason);
-/* Graceful stop: close C if idle, else make its current request its last. */
+/* Graceful stop: make C's current (or waiting) request its last; an idle
+ * C closes after a short grace. */
 void gh_conn_drain(struct gh_conn *c);
+/* The shutdown timeout ran out: FIN C now and let it linger briefly. */
+void gh_conn_stop(struct gh_conn *c);
 
 #endif

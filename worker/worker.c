@@ -315,17 +315,27 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
         }
         if (gh_worker_quit && !w->draining)
             worker_start_drain(w);
-        if (w->draining && (w->nconns == 0
-                            || w->loop.now >= w->drain_deadline))
+        if (w->draining && w->nconns == 0)
             break;
+        if (w->draining && w->loop.now >= w->drain_deadline) {
+            if (w->draining == 2)
+                break;
+            /* timeouts.shutdown is over: FIN what is left, and give the
+             * FINs a moment before the hard close. */
+            gh_log(GH_LOG_NOTICE, 0, "closing %" PRIu64 " connections at "
+                   "the end of the shutdown timeout", w->nconns);
+            for (struct gh_conn *c = w->conns, *next; c != NULL; c = next) {
+                next = c->next;
+                gh_conn_stop(c);
+            }
+            w->draining = 2;
+            w->drain_deadline = w->loop.now + 600;
+        }
         /* One write per pass of the loop: under load a pass serves many
          * requests; when quiet, lines are out at once. */
         if (w->alog_len > 0)
             worker_alog_flush(w);
     }
-    if (w->nconns > 0 && w->draining)
-        gh_log(GH_LOG_NOTICE, 0, "closing %" PRIu64 " connections at the "
-               "end of the shutdown timeout", w->nconns);
     while (w->conns != NULL)
         gh_conn_close(w->conns, "worker exiting");
     if (w->alog_fd != -1) {

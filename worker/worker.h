@@ -36,7 +36,8 @@ struct gh_worker {
     uint64_t               nconns;
     struct gh_conn        *conns;   /* all open client connections */
     int                    accept_paused;
-    int                    draining;    /* QUIT: finish and exit */
+    int                    draining;    /* QUIT: 1 finishing, 2 past the
+                                           shutdown timeout: lingering */
     gh_msec                drain_deadline;
     /* Access log: buffered, written once per pass of the event loop (and
      * at 48 KiB), so a busy worker pays one write(2) for many requests. */
