@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <http_parser.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -150,6 +151,16 @@ static void conf_dump_servers(FILE *out, const void *base, int indent);
 static void conf_dump_sites(FILE *out, const void *base, int indent);
 static void conf_dump_listen(FILE *out, const void *base, int indent);
 static void conf_dump_hosts(FILE *out, const void *base, int indent);
+static void conf_dump_nothing(FILE *out, const void *base, int indent);
+static int conf_route_acl(struct conf_ctx *cx, const config_setting_t *s,
+                          const char *path, void *base);
+static int conf_site_acl(struct conf_ctx *cx, const config_setting_t *s,
+                         const char *path, void *base);
+static void conf_dump_route_acl(FILE *out, const void *base, int indent);
+static void conf_dump_site_acl(FILE *out, const void *base, int indent);
+static int conf_methods(struct conf_ctx *cx, const config_setting_t *s,
+                        const char *path, void *base);
+static void conf_dump_methods(FILE *out, const void *base, int indent);
 static void conf_dump_routes(FILE *out, const void *base, int indent);
 static int conf_hash_key(struct conf_ctx *cx, const config_setting_t *s,
                          const char *path, void *base);
@@ -313,6 +324,13 @@ static const struct gh_conf_key conf_route_keys[] = {
       .def = "index.html" },
     { "metrics", GH_CK_BOOL, offsetof(struct gh_route, metrics),
       .def = "false" },
+    /* One rule list: both keys build it, in file order (conf_acl). */
+    { "allow", GH_CK_ARRAY, 0, .parse = conf_route_acl,
+      .dump = conf_dump_route_acl },
+    { "deny", GH_CK_ARRAY, 0, .parse = conf_route_acl,
+      .dump = conf_dump_nothing },
+    { "methods", GH_CK_ARRAY, 0, .parse = conf_methods,
+      .dump = conf_dump_methods },
     { NULL }
 };
 
@@ -322,6 +340,10 @@ static const struct gh_conf_key conf_site_keys[] = {
     { "listen", GH_CK_ARRAY, 0, .flags = GH_CKF_REQUIRED,
       .parse = conf_listen, .dump = conf_dump_listen },
     { "hosts", GH_CK_ARRAY, 0, .parse = conf_hosts, .dump = conf_dump_hosts },
+    { "allow", GH_CK_ARRAY, 0, .parse = conf_site_acl,
+      .dump = conf_dump_site_acl },
+    { "deny", GH_CK_ARRAY, 0, .parse = conf_site_acl,
+      .dump = conf_dump_nothing },
     { "routes", GH_CK_LIST, 0, .flags = GH_CKF_REQUIRED,
       .sub = conf_route_keys, .parse = conf_routes,
       .dump = conf_dump_routes },
@@ -1785,6 +1807,201 @@ conf_hosts(struct conf_ctx *cx, const config_setting_t *s,
     return GH_OK;
 }
 
+/* ---- allow / deny ----------------------------------------------------- */
+
+/* "10.0.0.0/8", "2001:db8::/32", "127.0.0.1", "::1" or "all". */
+static int
+conf_cidr(const char *text, struct gh_cidr *c, char *why, size_t whylen)
+{
+    char buf[64], *slash;
+    struct in_addr a4;
+    long bits = -1, max;
+    uint8_t mask;
+
+    memset(c, 0, sizeof(*c));
+    if (strcmp(text, "all") == 0)
+        return GH_OK;               /* bits 0: every address */
+    if (strlen(text) >= sizeof(buf)) {
+        snprintf(why, whylen, "is not an address or a CIDR block");
+        return GH_ERR;
+    }
+    strcpy(buf, text);
+    slash = strchr(buf, '/');
+    if (slash != NULL) {
+        char *end;
+
+        *slash = '\0';
+        errno = 0;
+        bits = strtol(slash + 1, &end, 10);
+        if (slash[1] < '0' || slash[1] > '9' || *end != '\0' || errno) {
+            snprintf(why, whylen, "has an invalid prefix length");
+            return GH_ERR;
+        }
+    }
+    if (inet_pton(AF_INET, buf, &a4) == 1) {
+        c->addr[10] = c->addr[11] = 0xff;
+        memcpy(&c->addr[12], &a4, 4);
+        max = 32;
+        if (bits < 0)
+            bits = 32;
+        if (bits > max) {
+            snprintf(why, whylen, "has a prefix longer than 32 bits");
+            return GH_ERR;
+        }
+        bits += 96;
+    } else if (inet_pton(AF_INET6, buf, c->addr) == 1) {
+        if (bits < 0)
+            bits = 128;
+        if (bits > 128) {
+            snprintf(why, whylen, "has a prefix longer than 128 bits");
+            return GH_ERR;
+        }
+    } else {
+        snprintf(why, whylen, "is not an IPv4 or IPv6 address or a CIDR "
+                 "block (or \"all\")");
+        return GH_ERR;
+    }
+    c->bits = (uint8_t) bits;
+    /* Bits below the prefix must be zero: 10.0.0.1/8 is a typo. */
+    for (int i = 0; i < 16; i++) {
+        int keep = (int) bits - i * 8;
+
+        mask = keep >= 8 ? 0xff : keep <= 0 ? 0 : (uint8_t) (0xff << (8 - keep));
+        if (c->addr[i] & (uint8_t) ~mask) {
+            snprintf(why, whylen, "has bits set below its prefix length");
+            return GH_ERR;
+        }
+    }
+    return GH_OK;
+}
+
+/*
+ * Build ACL from the "allow" and "deny" members of GROUP, in file order
+ * (whichever key the parser meets first builds it; the other is then a
+ * no-op).
+ */
+static int
+conf_acl(struct conf_ctx *cx, const config_setting_t *s, const char *path,
+         struct gh_acl *acl, int *built)
+{
+    const config_setting_t *group;
+    char base[CONF_PATH_MAX], sub[CONF_PATH_MAX], why[96], q[96];
+    uint32_t total = 0;
+
+    if (s == NULL || *built)
+        return GH_OK;
+    *built = 1;
+    group = config_setting_parent(s);
+    /* PATH ends in ".allow" or ".deny": the group's path is before it. */
+    snprintf(base, sizeof(base), "%s", path);
+    if (strrchr(base, '.') != NULL)
+        *strrchr(base, '.') = '\0';
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t k = 0;
+
+        for (int m = 0; m < config_setting_length(group); m++) {
+            const config_setting_t *l = config_setting_get_elem(group,
+                                                               (unsigned) m);
+            const char *name = config_setting_name(l);
+            int allow, n;
+            char lpath[CONF_PATH_MAX];
+
+            if (name == NULL || (strcmp(name, "allow") != 0
+                                 && strcmp(name, "deny") != 0))
+                continue;
+            allow = name[0] == 'a';
+            conf_path(lpath, base, name);
+            n = conf_string_list(cx, l, lpath, "must not be empty");
+            if (n < 0)
+                return GH_ERR;
+            if (pass == 0) {
+                total += (uint32_t) n;
+                continue;
+            }
+            for (int i = 0; i < n; i++) {
+                const config_setting_t *e = conf_string_elem(l, i, lpath,
+                                                             sub);
+                const char *t = config_setting_get_string(e);
+
+                if (conf_cidr(t, &acl->rules[k], why, sizeof(why)) != GH_OK)
+                    return conf_err(cx, e, sub, "\"%s\" %s",
+                                    conf_quote(t, q, sizeof(q)), why);
+                acl->rules[k++].allow = (uint8_t) allow;
+                acl->has_allow |= allow;
+            }
+        }
+        if (pass == 0) {
+            acl->rules = conf_arena_alloc(cx->arena,
+                                          total * sizeof(*acl->rules));
+            if (acl->rules == NULL && total > 0)
+                return conf_oom(cx);
+            acl->n = total;
+        }
+    }
+    return GH_OK;
+}
+
+static int
+conf_route_acl(struct conf_ctx *cx, const config_setting_t *s,
+               const char *path, void *base)
+{
+    struct gh_route *r = base;
+    int built = r->acl.rules != NULL || r->acl.n > 0;
+
+    return conf_acl(cx, s, path, &r->acl, &built);
+}
+
+static int
+conf_site_acl(struct conf_ctx *cx, const config_setting_t *s,
+              const char *path, void *base)
+{
+    struct gh_site *site = base;
+    int built = site->acl.rules != NULL || site->acl.n > 0;
+
+    return conf_acl(cx, s, path, &site->acl, &built);
+}
+
+/* ---- methods ------------------------------------------------------------ */
+
+static int
+conf_methods(struct conf_ctx *cx, const config_setting_t *s,
+             const char *path, void *base)
+{
+    struct gh_route *r = base;
+    char sub[CONF_PATH_MAX], q[96];
+    int n;
+
+    if (s == NULL)
+        return GH_OK;
+    n = conf_string_list(cx, s, path, "must not be empty (leave methods out "
+                         "to allow any)");
+    if (n < 0)
+        return GH_ERR;
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = conf_string_elem(s, i, path, sub);
+        const char *t = config_setting_get_string(e);
+        unsigned m;
+
+        for (m = 0; m < 64; m++) {
+            const char *name = http_method_str((enum http_method) m);
+
+            if (strcmp(name, "<unknown>") == 0)
+                break;
+            if (strcmp(name, t) == 0)
+                break;
+        }
+        if (m == 64 || strcmp(http_method_str((enum http_method) m),
+                              "<unknown>") == 0)
+            return conf_err(cx, e, sub, "\"%s\" is not an HTTP method "
+                            "gatehouse knows (names are upper case: \"GET\", "
+                            "\"POST\", ...)", conf_quote(t, q, sizeof(q)));
+        r->methods |= 1ULL << m;
+        if (m == HTTP_GET)      /* HEAD goes with GET, as in nginx */
+            r->methods |= 1ULL << HTTP_HEAD;
+    }
+    return GH_OK;
+}
+
 static int
 conf_route_check(struct conf_ctx *cx, const config_setting_t *e,
                  const char *path, struct gh_route *r)
@@ -2385,6 +2602,84 @@ conf_dump_hosts(FILE *out, const void *base, int indent)
         fprintf(out, "%s", i + 1 < site->nhosts ? ", " : " ");
     }
     fprintf(out, "];\n");
+}
+
+static void
+conf_dump_nothing(FILE *out, const void *base, int indent)
+{
+    (void) out;
+    (void) base;
+    (void) indent;
+}
+
+static void
+conf_dump_acl(FILE *out, const struct gh_acl *acl, int indent)
+{
+    char text[INET6_ADDRSTRLEN + 8];
+    uint32_t i = 0;
+
+    /* Runs of one kind: the file can only have one "allow" and one
+     * "deny" per group, so there are at most two runs. */
+    while (i < acl->n) {
+        uint8_t allow = acl->rules[i].allow;
+
+        fprintf(out, "%*s%s = [ ", indent, "", allow ? "allow" : "deny");
+        for (; i < acl->n && acl->rules[i].allow == allow; i++) {
+            const struct gh_cidr *c = &acl->rules[i];
+            static const uint8_t v4[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                            0xff, 0xff };
+
+            if (c->bits == 0) {
+                snprintf(text, sizeof(text), "all");
+            } else if (memcmp(c->addr, v4, 12) == 0 && c->bits >= 96) {
+                char a[INET_ADDRSTRLEN];
+
+                inet_ntop(AF_INET, &c->addr[12], a, sizeof(a));
+                snprintf(text, sizeof(text), "%s/%u", a, c->bits - 96);
+            } else {
+                char a[INET6_ADDRSTRLEN];
+
+                inet_ntop(AF_INET6, c->addr, a, sizeof(a));
+                snprintf(text, sizeof(text), "%s/%u", a, c->bits);
+            }
+            conf_dump_str(out, text);
+            fprintf(out, "%s", i + 1 < acl->n
+                                && acl->rules[i + 1].allow == allow
+                                ? ", " : " ");
+        }
+        fprintf(out, "];\n");
+    }
+}
+
+static void
+conf_dump_route_acl(FILE *out, const void *base, int indent)
+{
+    conf_dump_acl(out, &((const struct gh_route *) base)->acl, indent);
+}
+
+static void
+conf_dump_site_acl(FILE *out, const void *base, int indent)
+{
+    conf_dump_acl(out, &((const struct gh_site *) base)->acl, indent);
+}
+
+static void
+conf_dump_methods(FILE *out, const void *base, int indent)
+{
+    const struct gh_route *r = base;
+    int first = 1;
+
+    if (r->methods == 0)
+        return;
+    fprintf(out, "%*smethods = [ ", indent, "");
+    for (unsigned m = 0; m < 64; m++) {
+        if (!(r->methods & (1ULL << m)))
+            continue;
+        fprintf(out, "%s", first ? "" : ", ");
+        conf_dump_str(out, http_method_str((enum http_method) m));
+        first = 0;
+    }
+    fprintf(out, " ];\n");
 }
 
 static void

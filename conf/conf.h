@@ -120,6 +120,21 @@ struct gh_upstream {
     uint64_t          shm;      /* gh_off of struct gh_shm_upstream */
 };
 
+/* One allow/deny rule: a CIDR block (IPv4 addresses as ::ffff:a.b.c.d). */
+struct gh_cidr {
+    uint8_t addr[16];
+    uint8_t bits;               /* prefix length over the 128 bits */
+    uint8_t allow;
+};
+
+/* allow/deny lists, in file order: the first rule that matches decides;
+ * with no match, allowed unless an allow rule exists. */
+struct gh_acl {
+    struct gh_cidr *rules;      /* owns (in the conf arena) */
+    uint32_t        n;
+    int             has_allow;
+};
+
 struct gh_route {
     const char         *path;   /* prefix; always starts with '/' */
     size_t              path_len;
@@ -128,6 +143,8 @@ struct gh_route {
     const char         *index;  /* index file name, default "index.html" */
     int                 metrics;/* serves the metrics (Prometheus/JSON) */
     uint64_t            shm;    /* gh_off of its struct gh_shm_route */
+    struct gh_acl       acl;    /* after the site's */
+    uint64_t            methods;/* bit (1 << http_method); 0: any */
 };
 
 struct gh_listen {
@@ -145,6 +162,7 @@ struct gh_site {
     uint32_t          index;
     const char       *name;     /* metrics label: `name`, else the first
                                    host, else the first listen address */
+    struct gh_acl     acl;      /* checked before the route's */
 };
 
 struct gh_conf {

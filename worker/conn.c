@@ -590,6 +590,58 @@ conn_start_metrics(struct gh_conn *c, struct gh_str target)
     return GH_OK;
 }
 
+/*
+ * Refuse a well-formed request by rule: its head is consumed; the
+ * connection stays only if no body follows (an unread body would be taken
+ * for the next request).
+ */
+static int
+conn_refuse(struct gh_conn *c, int status, const char *extra)
+{
+    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
+    c->scan_pos = c->scan_skip = 0;
+    if (!c->req.complete)
+        c->keepalive = 0;
+    return conn_respond(c, status, extra);
+}
+
+/* The client's address against the site's rules, then the route's. */
+static int
+conn_acl_allows(struct gh_conn *c)
+{
+    uint8_t a[16] = { 0 };
+    struct in_addr a4;
+
+    if (inet_pton(AF_INET, c->peer_ip, &a4) == 1) {
+        a[10] = a[11] = 0xff;
+        memcpy(&a[12], &a4, 4);
+    } else if (inet_pton(AF_INET6, c->peer_ip, a) != 1) {
+        return 0;       /* not an IP client: no rule can allow it */
+    }
+    return gh_route_acl_allows(&c->site->acl, a)
+           && gh_route_acl_allows(&c->route->acl, a);
+}
+
+/* "Allow: GET, HEAD\r\n" for the route's methods, in the request pool. */
+static const char *
+conn_allow_header(struct gh_conn *c)
+{
+    char buf[512];
+    size_t n = (size_t) snprintf(buf, sizeof(buf), "Allow:");
+    int first = 1;
+
+    for (unsigned m = 0; m < 64 && n < sizeof(buf) - 32; m++) {
+        if (!(c->route->methods & (1ULL << m)))
+            continue;
+        n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s %s",
+                               first ? "" : ",",
+                               http_method_str((enum http_method) m));
+        first = 0;
+    }
+    n += (size_t) snprintf(buf + n, sizeof(buf) - n, "\r\n");
+    return gh_pool_strndup(&c->pool, buf, n);
+}
+
 static int
 conn_route(struct gh_conn *c)
 {
@@ -647,6 +699,15 @@ conn_route(struct gh_conn *c)
     c->route = c->site ? gh_route_find(c->site, norm, (size_t) nlen) : NULL;
     if (c->route == NULL)
         return conn_error(c, 404, GH_LOG_INFO, 0, "no route for the path");
+    if ((c->site->acl.n > 0 || c->route->acl.n > 0) && !conn_acl_allows(c)) {
+        conn_log(c, GH_LOG_ERROR, 0, "access forbidden by rule");
+        return conn_refuse(c, 403, NULL);
+    }
+    if (c->route->methods != 0
+        && !(c->route->methods & (1ULL << (rq->parser.method & 63)))) {
+        conn_log(c, GH_LOG_INFO, 0, "method not allowed on this route");
+        return conn_refuse(c, 405, conn_allow_header(c));
+    }
     if (conf->limits.body_size && rq->content_length > 0
         && (uint64_t) rq->content_length > conf->limits.body_size)
         return conn_error(c, 413, GH_LOG_INFO, 0,

@@ -70,3 +70,25 @@ gh_route_find(const struct gh_site *site, const char *path, size_t len)
     }
     return NULL;
 }
+
+static int
+route_cidr_has(const struct gh_cidr *c, const uint8_t addr[16])
+{
+    uint32_t full = c->bits / 8, rest = c->bits % 8;
+
+    if (memcmp(c->addr, addr, full) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    return ((c->addr[full] ^ addr[full]) & (uint8_t) (0xff << (8 - rest)))
+           == 0;
+}
+
+int
+gh_route_acl_allows(const struct gh_acl *acl, const uint8_t addr[16])
+{
+    for (uint32_t i = 0; i < acl->n; i++)
+        if (route_cidr_has(&acl->rules[i], addr))
+            return acl->rules[i].allow;
+    return !acl->has_allow;
+}

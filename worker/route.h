@@ -20,4 +20,11 @@ const struct gh_site *gh_route_site(const struct gh_site *const *sites,
 const struct gh_route *gh_route_find(const struct gh_site *site,
                                      const char *path, size_t len);
 
+/*
+ * ACL's verdict on ADDR (16 bytes; IPv4 as ::ffff:a.b.c.d): the first rule
+ * whose block holds it decides; with none, allowed unless the list has an
+ * allow rule.  An empty ACL allows everything.
+ */
+int gh_route_acl_allows(const struct gh_acl *acl, const uint8_t addr[16]);
+
 #endif

@@ -525,9 +525,12 @@ use Time::HiRes qw(time);
 
 sub new {
     my ($class, %o) = @_;
+    # local: the source address (another loopback address, 127.0.0.2...)
     my $s = IO::Socket::IP->new(PeerHost => $o{host} // '127.0.0.1',
                                 PeerPort => $o{port}, Proto => 'tcp',
-                                Timeout => $o{timeout} // 5);
+                                Timeout => $o{timeout} // 5,
+                                defined $o{local}
+                                    ? (LocalHost => $o{local}) : ());
     return undef unless $s;
     $s->blocking(0);
     $s->autoflush(1);

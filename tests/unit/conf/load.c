@@ -1293,6 +1293,29 @@ test_daemon_keys(void)
     fails("worker_shutdown_timeout negative",
           "worker_shutdown_timeout = -3;\n" SITE, 1,
           "worker_shutdown_timeout: -3 is not a duration");
+    fails("allow: not an address",
+          "sites = ( { listen = [ \"127.0.0.1:8080\" ]; allow = [ \"10.0.0.0/8\", \"nope\" ];\n"
+          "  routes = ( { path = \"/\"; root = \"/tmp\"; } ); } );\n",
+          1, "sites[0].allow[1]: \"nope\" is not an IPv4 or IPv6 address "
+          "or a CIDR block (or \"all\")");
+    fails("deny: host bits below the prefix",
+          "sites = ( { listen = [ \"127.0.0.1:8080\" ];\n"
+          "  routes = ( { path = \"/\"; root = \"/tmp\"; deny = \"10.0.0.1/8\"; } ); } );\n",
+          2, "sites[0].routes[0].deny: \"10.0.0.1/8\" has bits set below "
+          "its prefix length");
+    fails("allow: prefix too long",
+          "sites = ( { listen = [ \"127.0.0.1:8080\" ]; allow = \"::1/129\";\n"
+          "  routes = ( { path = \"/\"; root = \"/tmp\"; } ); } );\n",
+          1, "sites[0].allow: \"::1/129\" has a prefix longer than 128 bits");
+    fails("allow: empty list",
+          "sites = ( { listen = [ \"127.0.0.1:8080\" ]; allow = [ ];\n"
+          "  routes = ( { path = \"/\"; root = \"/tmp\"; } ); } );\n",
+          1, "sites[0].allow: must not be empty");
+    fails("methods: lower case",
+          "sites = ( { listen = [ \"127.0.0.1:8080\" ];\n"
+          "  routes = ( { path = \"/\"; root = \"/tmp\"; methods = [ \"GET\", \"post\" ]; } ); } );\n",
+          2, "sites[0].routes[0].methods[1]: \"post\" is not an HTTP method "
+          "gatehouse knows (names are upper case: \"GET\", \"POST\", ...)");
     fails("two sites with one name on one address",
           "upstreams = { u = { servers = ( { address = \"127.0.0.1:1\"; } ); }; };\n"
           "sites = ( { name = \"www\"; listen = [ \"127.0.0.1:8080\" ];\n"

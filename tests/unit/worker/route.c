@@ -203,10 +203,78 @@ test_find(void)
     }
 }
 
+static void
+v4(uint8_t a[16], int x, int y, int z, int w)
+{
+    memset(a, 0, 16);
+    a[10] = a[11] = 0xff;
+    a[12] = (uint8_t) x;
+    a[13] = (uint8_t) y;
+    a[14] = (uint8_t) z;
+    a[15] = (uint8_t) w;
+}
+
+static void
+test_acl(void)
+{
+    uint8_t a[16];
+
+    subtest("acl: first match wins, default by the allow list") {
+        struct gh_cidr r[3];
+        struct gh_acl acl = { .rules = r, .n = 3, .has_allow = 1 };
+        struct gh_acl empty = { 0 };
+
+        v4(r[0].addr, 10, 1, 2, 3);     /* deny 10.1.2.3/32 */
+        r[0].bits = 128;
+        r[0].allow = 0;
+        v4(r[1].addr, 10, 0, 0, 0);     /* allow 10.0.0.0/8 */
+        r[1].bits = 96 + 8;
+        r[1].allow = 1;
+        v4(r[2].addr, 192, 168, 0, 0);  /* allow 192.168.0.0/23 */
+        r[2].bits = 96 + 23;
+        r[2].allow = 1;
+        v4(a, 10, 1, 2, 3);
+        ok(!gh_route_acl_allows(&acl, a), "10.1.2.3 denied (first rule)");
+        v4(a, 10, 1, 2, 4);
+        ok(gh_route_acl_allows(&acl, a), "10.1.2.4 allowed by the /8");
+        v4(a, 192, 168, 1, 255);
+        ok(gh_route_acl_allows(&acl, a), "192.168.1.255 inside the /23");
+        v4(a, 192, 168, 2, 0);
+        ok(!gh_route_acl_allows(&acl, a), "192.168.2.0 outside the /23: "
+           "no match, and an allow list exists");
+        v4(a, 11, 0, 0, 1);
+        ok(!gh_route_acl_allows(&acl, a), "11.0.0.1: no match: refused");
+        ok(gh_route_acl_allows(&empty, a), "no rules: allowed");
+        acl.has_allow = 0;
+        acl.n = 1;
+        ok(gh_route_acl_allows(&acl, a), "deny only: others allowed");
+    }
+    subtest("acl: all and IPv6") {
+        struct gh_cidr r[2] = { { .bits = 0, .allow = 0 } };
+        struct gh_acl acl = { .rules = r, .n = 1 };
+        uint8_t six[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+
+        v4(a, 127, 0, 0, 1);
+        ok(!gh_route_acl_allows(&acl, a), "deny all: IPv4 refused");
+        ok(!gh_route_acl_allows(&acl, six), "deny all: IPv6 refused");
+        memcpy(r[0].addr, six, 4);
+        memset(r[0].addr + 4, 0, 12);
+        r[0].bits = 32;
+        r[0].allow = 1;
+        acl.has_allow = 1;
+        ok(gh_route_acl_allows(&acl, six), "2001:db8::1 in 2001:db8::/32");
+        six[3] = 0xb9;
+        ok(!gh_route_acl_allows(&acl, six), "2001:db9::1 is not");
+        ok(!gh_route_acl_allows(&acl, a), "an IPv4 client is not in an "
+           "IPv6 block");
+    }
+}
+
 int
 main(void)
 {
     test_site();
     test_find();
+    test_acl();
     return done_testing();
 }
