@@ -314,6 +314,22 @@ static const struct gh_conf_key conf_upstream_keys[] = {
     { NULL }
 };
 
+static const struct gh_conf_key conf_return_keys[] = {
+    { "status", GH_CK_U32, offsetof(struct gh_return, status),
+      .def = "200", .min = 200, .max = 599 },
+    { "body", GH_CK_STRING, offsetof(struct gh_return, body), .def = NULL },
+    { NULL }
+};
+
+static const struct gh_conf_key conf_redirect_keys[] = {
+    /* 301 302 303 307 308: conf_route_check() */
+    { "status", GH_CK_U32, offsetof(struct gh_redirect, status),
+      .def = "302", .min = 301, .max = 308 },
+    { "to", GH_CK_STRING, offsetof(struct gh_redirect, to),
+      .flags = GH_CKF_REQUIRED },
+    { NULL }
+};
+
 static const struct gh_conf_key conf_route_keys[] = {
     { "path", GH_CK_STRING, offsetof(struct gh_route, path),
       .flags = GH_CKF_REQUIRED },
@@ -331,6 +347,12 @@ static const struct gh_conf_key conf_route_keys[] = {
       .dump = conf_dump_nothing },
     { "methods", GH_CK_ARRAY, 0, .parse = conf_methods,
       .dump = conf_dump_methods },
+    { "return", GH_CK_GROUP, offsetof(struct gh_route, ret),
+      .flags = GH_CKF_OPTIONAL, .sub = conf_return_keys },
+    { "redirect", GH_CK_GROUP, offsetof(struct gh_route, redirect),
+      .flags = GH_CKF_OPTIONAL, .sub = conf_redirect_keys },
+    { "strip_prefix", GH_CK_BOOL, offsetof(struct gh_route, strip_prefix),
+      .def = "false" },
     { NULL }
 };
 
@@ -2007,7 +2029,7 @@ conf_route_check(struct conf_ctx *cx, const config_setting_t *e,
                  const char *path, struct gh_route *r)
 {
     char sub[CONF_PATH_MAX], q[96];
-    const char *act[3];
+    const char *act[5];
     int nact = 0;
 
     conf_path(sub, path, "path");
@@ -2022,15 +2044,39 @@ conf_route_check(struct conf_ctx *cx, const config_setting_t *e,
         act[nact++] = "\"root\"";
     if (r->metrics)
         act[nact++] = "\"metrics\"";
+    if (r->ret.status != 0)
+        act[nact++] = "\"return\"";
+    if (r->redirect.status != 0)
+        act[nact++] = "\"redirect\"";
     if (nact == 0)
-        return conf_err(cx, e, path, "has none of \"upstream\", \"root\" "
-                        "and \"metrics\"; a route needs exactly one");
+        return conf_err(cx, e, path, "has none of \"upstream\", \"root\", "
+                        "\"metrics\", \"return\" and \"redirect\"; a route "
+                        "needs exactly one");
     if (nact == 2)
         return conf_err(cx, e, path, "has both %s and %s; a route needs "
                         "exactly one", act[0], act[1]);
-    if (nact == 3)
-        return conf_err(cx, e, path, "has %s, %s and %s; a route needs "
-                        "exactly one", act[0], act[1], act[2]);
+    if (nact >= 3)
+        return conf_err(cx, e, path, "has %s, %s and %s%s; a route needs "
+                        "exactly one", act[0], act[1], act[2],
+                        nact > 3 ? " and more" : "");
+    if (r->redirect.status != 0 && r->redirect.status != 301
+        && r->redirect.status != 302 && r->redirect.status != 303
+        && r->redirect.status != 307 && r->redirect.status != 308) {
+        conf_path(sub, path, "redirect.status");
+        return conf_err(cx, config_setting_get_member(
+                            config_setting_get_member(e, "redirect"),
+                            "status"), sub, "%u is not a redirect status "
+                        "(301, 302, 303, 307 or 308)", r->redirect.status);
+    }
+    if (r->ret.body != NULL && strlen(r->ret.body) > 16384) {
+        conf_path(sub, path, "return.body");
+        return conf_err(cx, e, sub, "is longer than 16k");
+    }
+    if (r->strip_prefix && r->upstream == NULL) {
+        conf_path(sub, path, "strip_prefix");
+        return conf_err(cx, config_setting_get_member(e, "strip_prefix"),
+                        sub, "only applies to a route with \"upstream\"");
+    }
     if (r->root == NULL) {
         conf_path(sub, path, "index");
         if (config_setting_get_member(e, "index") != NULL)

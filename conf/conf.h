@@ -135,6 +135,19 @@ struct gh_acl {
     int             has_allow;
 };
 
+/* Route action `return`: a fixed answer. */
+struct gh_return {
+    uint32_t    status;         /* 0: not set (first: GH_CKF_OPTIONAL) */
+    const char *body;           /* NULL for none */
+};
+
+/* Route action `redirect`: Location from a template with $scheme, $host,
+ * $uri, $request_uri, $args. */
+struct gh_redirect {
+    uint32_t    status;         /* 0: not set; 301 302 303 307 308 */
+    const char *to;
+};
+
 struct gh_route {
     const char         *path;   /* prefix; always starts with '/' */
     size_t              path_len;
@@ -145,6 +158,9 @@ struct gh_route {
     uint64_t            shm;    /* gh_off of its struct gh_shm_route */
     struct gh_acl       acl;    /* after the site's */
     uint64_t            methods;/* bit (1 << http_method); 0: any */
+    struct gh_return    ret;
+    struct gh_redirect  redirect;
+    int                 strip_prefix;   /* proxy without the route path */
 };
 
 struct gh_listen {

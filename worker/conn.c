@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -605,6 +606,128 @@ conn_refuse(struct gh_conn *c, int status, const char *extra)
     return conn_respond(c, status, extra);
 }
 
+/* Route action `return`: STATUS with the configured body (text). */
+static int
+conn_return(struct gh_conn *c)
+{
+    const struct gh_return *rt = &c->route->ret;
+    size_t len = rt->body ? strlen(rt->body) : 0;
+    int head = c->req.parser.method == HTTP_HEAD;
+
+    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
+    c->scan_pos = c->scan_skip = 0;
+    if (!c->req.complete)
+        c->keepalive = 0;
+    if (conn_head_start(c, (int) rt->status, gh_http_reason((int) rt->status))
+        != GH_OK
+        || (len > 0 && BUF_ADDS(c->cout, "Content-Type: text/plain; "
+                                "charset=utf-8\r\n") != GH_OK)
+        || buf_printf(c->cout, "Content-Length: %zu\r\n", len) != GH_OK
+        || conn_head_end(c) != GH_OK
+        || (!head && len > 0 && buf_add(c->cout, rt->body, len) != GH_OK))
+        return conn_error(c, 500, GH_LOG_ERROR, 0,
+                          "return response too large");
+    c->body_sent = head ? 0 : len;
+    c->resp_mode = GH_BODY_NONE;
+    c->state = GH_CONN_SEND_LOCAL;
+    return GH_OK;
+}
+
+/*
+ * Route action `redirect`: Location from the template, with $scheme,
+ * $host (without port: the Host header's or the target's authority),
+ * $uri (the normalised path), $request_uri (the target as sent), $args
+ * (after '?').
+ */
+static int
+conn_redirect(struct gh_conn *c, struct gh_str host, struct gh_str target,
+              const char *norm, size_t nlen)
+{
+    const char *t = c->route->redirect.to, *q;
+    char *loc = gh_pool_alloc(&c->pool, 4096 + 32);
+    size_t n = 0, room = 4096;
+    struct gh_str args = { NULL, 0 };
+
+    if (loc == NULL)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
+    q = memchr(target.p, '?', target.len);
+    if (q != NULL) {
+        args.p = q + 1;
+        args.len = target.len - (size_t) (q + 1 - target.p);
+    }
+    for (size_t i = 0; host.p != NULL && i < host.len; i++)
+        if (host.p[i] == ':' && memchr(host.p, ']', host.len) == NULL) {
+            host.len = i;       /* drop the port (not in an IPv6 literal) */
+            break;
+        }
+    n = (size_t) snprintf(loc, room, "Location: ");
+    while (*t != '\0' && n < room) {
+        static const struct { const char *name; size_t len; } vars[] = {
+            { "$scheme", 7 }, { "$host", 5 }, { "$uri", 4 },
+            { "$request_uri", 12 }, { "$args", 5 },
+        };
+        const char *v = NULL;
+        size_t vlen = 0, k;
+
+        for (k = 0; *t == '$' && k < GH_NELEM(vars); k++) {
+            if (strncmp(t, vars[k].name, vars[k].len) == 0
+                && !(isalnum((unsigned char) t[vars[k].len])
+                     || t[vars[k].len] == '_'))
+                break;
+        }
+        if (*t != '$' || k == GH_NELEM(vars)) {
+            loc[n++] = *t++;
+            continue;
+        }
+        switch (k) {
+        case 0: v = "http"; vlen = 4; break;
+        case 1: v = host.p; vlen = host.len; break;
+        case 2: v = norm; vlen = nlen; break;
+        case 3: v = target.p; vlen = target.len; break;
+        default: v = args.p; vlen = args.len; break;
+        }
+        if (v != NULL && n + vlen < room) {
+            memcpy(loc + n, v, vlen);
+            n += vlen;
+        }
+        t += vars[k].len;
+    }
+    if (n + 3 > room)
+        return conn_error(c, 500, GH_LOG_ERROR, 0,
+                          "redirect location too long");
+    memcpy(loc + n, "\r\n", 3);
+    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
+    c->scan_pos = c->scan_skip = 0;
+    if (!c->req.complete)
+        c->keepalive = 0;
+    return conn_respond(c, (int) c->route->redirect.status, loc);
+}
+
+/* strip_prefix: the target without the route's path ("/api/x?y" on route
+ * "/api/" goes as "/x?y").  Only when the raw target starts with it. */
+static struct gh_str
+conn_strip_prefix(struct gh_conn *c, struct gh_str target)
+{
+    const struct gh_route *r = c->route;
+    size_t keep = r->path[r->path_len - 1] == '/' ? 1 : 0;
+    size_t cut = r->path_len - keep;
+    char *p;
+
+    if (target.len < r->path_len
+        || memcmp(target.p, r->path, r->path_len) != 0)
+        return target;
+    if (target.len == cut || target.p[cut] != '/') {
+        /* "/api" alone, or "/api?x": what is left needs its own '/'. */
+        p = gh_pool_alloc(&c->pool, target.len - cut + 2);
+        if (p == NULL)
+            return target;
+        p[0] = '/';
+        memcpy(p + 1, target.p + cut, target.len - cut);
+        return (struct gh_str) { p, target.len - cut + 1 };
+    }
+    return (struct gh_str) { target.p + cut, target.len - cut };
+}
+
 /* The client's address against the site's rules, then the route's. */
 static int
 conn_acl_allows(struct gh_conn *c)
@@ -716,6 +839,12 @@ conn_route(struct gh_conn *c)
         return conn_start_static(c, norm);
     if (c->route->metrics)
         return conn_start_metrics(c, target);
+    if (c->route->ret.status != 0)
+        return conn_return(c);
+    if (c->route->redirect.status != 0)
+        return conn_redirect(c, host, target, norm, (size_t) nlen);
+    if (c->route->strip_prefix)
+        target = conn_strip_prefix(c, target);
     if (conn_build_upstream_head(c, host, target) != GH_OK)
         return conn_error(c, 431, GH_LOG_INFO, 0,
                           "request header too large to forward");

@@ -743,8 +743,9 @@ test_errors(void)
     fails("route with neither",
           "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
           "  { path = \"/\"; root = \"w\"; },\n  { path = \"/x\"; } ); } );\n",
-          3, "sites[0].routes[1]: has none of \"upstream\", \"root\" and "
-          "\"metrics\"; a route needs exactly one");
+          3, "sites[0].routes[1]: has none of \"upstream\", \"root\", "
+          "\"metrics\", \"return\" and \"redirect\"; a route needs "
+          "exactly one");
     fails("unknown upstream, did you mean",
           UPSTREAM "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
           "  { path = \"/\";\n    upstream = \"ap\"; } ); } );\n", 4,
@@ -1092,8 +1093,9 @@ test_errors(void)
     fails("metrics = false is no action",
           "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
           "  { path = \"/m\"; metrics = false; } ); } );\n",
-          2, "sites[0].routes[0]: has none of \"upstream\", \"root\" and "
-          "\"metrics\"; a route needs exactly one");
+          2, "sites[0].routes[0]: has none of \"upstream\", \"root\", "
+          "\"metrics\", \"return\" and \"redirect\"; a route needs "
+          "exactly one");
     fails("metrics with index",
           "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
           "  { path = \"/m\"; metrics = true;\n    index = \"i.html\"; } );"
@@ -1311,6 +1313,26 @@ test_daemon_keys(void)
           "sites = ( { listen = [ \"127.0.0.1:8080\" ]; allow = [ ];\n"
           "  routes = ( { path = \"/\"; root = \"/tmp\"; } ); } );\n",
           1, "sites[0].allow: must not be empty");
+    fails("redirect: not a redirect status",
+          "sites = ( { listen = [ \"127.0.0.1:8080\" ];\n"
+          "  routes = ( { path = \"/\";\n"
+          "    redirect = { status = 304; to = \"/x\"; }; } ); } );\n",
+          3, "sites[0].routes[0].redirect.status: 304 is not a redirect "
+          "status (301, 302, 303, 307 or 308)");
+    fails("redirect without to",
+          "sites = ( { listen = [ \"127.0.0.1:8080\" ];\n"
+          "  routes = ( { path = \"/\"; redirect = { status = 301; }; } ); } );\n",
+          2, "sites[0].routes[0].redirect.to: missing (required)");
+    fails("return and root",
+          "sites = ( { listen = [ \"127.0.0.1:8080\" ];\n"
+          "  routes = ( { path = \"/\"; root = \"/tmp\"; return = { status = 404; }; } ); } );\n",
+          2, "sites[0].routes[0]: has both \"root\" and \"return\"; a route "
+          "needs exactly one");
+    fails("strip_prefix without upstream",
+          "sites = ( { listen = [ \"127.0.0.1:8080\" ];\n"
+          "  routes = ( { path = \"/\"; root = \"/tmp\"; strip_prefix = true; } ); } );\n",
+          2, "sites[0].routes[0].strip_prefix: only applies to a route with "
+          "\"upstream\"");
     fails("methods: lower case",
           "sites = ( { listen = [ \"127.0.0.1:8080\" ];\n"
           "  routes = ( { path = \"/\"; root = \"/tmp\"; methods = [ \"GET\", \"post\" ]; } ); } );\n",
