@@ -152,6 +152,13 @@ static void conf_dump_sites(FILE *out, const void *base, int indent);
 static void conf_dump_listen(FILE *out, const void *base, int indent);
 static void conf_dump_hosts(FILE *out, const void *base, int indent);
 static void conf_dump_nothing(FILE *out, const void *base, int indent);
+static void conf_dump_str(FILE *out, const char *s);
+static int conf_route_hide(struct conf_ctx *cx, const config_setting_t *s,
+                           const char *path, void *base);
+static int conf_site_hide(struct conf_ctx *cx, const config_setting_t *s,
+                          const char *path, void *base);
+static void conf_dump_route_hide(FILE *out, const void *base, int indent);
+static void conf_dump_site_hide(FILE *out, const void *base, int indent);
 static int conf_route_acl(struct conf_ctx *cx, const config_setting_t *s,
                           const char *path, void *base);
 static int conf_site_acl(struct conf_ctx *cx, const config_setting_t *s,
@@ -353,6 +360,8 @@ static const struct gh_conf_key conf_route_keys[] = {
       .flags = GH_CKF_OPTIONAL, .sub = conf_redirect_keys },
     { "strip_prefix", GH_CK_BOOL, offsetof(struct gh_route, strip_prefix),
       .def = "false" },
+    { "hide_headers", GH_CK_ARRAY, 0, .parse = conf_route_hide,
+      .dump = conf_dump_route_hide },
     { NULL }
 };
 
@@ -364,6 +373,8 @@ static const struct gh_conf_key conf_site_keys[] = {
     { "hosts", GH_CK_ARRAY, 0, .parse = conf_hosts, .dump = conf_dump_hosts },
     { "allow", GH_CK_ARRAY, 0, .parse = conf_site_acl,
       .dump = conf_dump_site_acl },
+    { "hide_headers", GH_CK_ARRAY, 0, .parse = conf_site_hide,
+      .dump = conf_dump_site_hide },
     { "deny", GH_CK_ARRAY, 0, .parse = conf_site_acl,
       .dump = conf_dump_nothing },
     { "routes", GH_CK_LIST, 0, .flags = GH_CKF_REQUIRED,
@@ -376,6 +387,8 @@ static const struct gh_conf_key conf_keys[] = {
     { "workers", GH_CK_WORKERS, offsetof(struct gh_conf, workers),
       .def = "auto", .min = 1, .max = 512 },
     { "user", GH_CK_STRING, offsetof(struct gh_conf, user), .def = NULL },
+    { "server_tokens", GH_CK_BOOL, offsetof(struct gh_conf, server_tokens),
+      .def = "true" },
     { "group", GH_CK_STRING, offsetof(struct gh_conf, group), .def = NULL },
     /* 0: workers and the checker keep the limit the master inherited. */
     { "worker_rlimit_nofile", GH_CK_U32,
@@ -1827,6 +1840,102 @@ conf_hosts(struct conf_ctx *cx, const config_setting_t *s,
     }
     site->nhosts = (uint32_t) n;
     return GH_OK;
+}
+
+/* RFC 9110 5.6.2 tchar */
+static int
+http_tchar_ok(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || (c != '\0'
+                                         && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* ---- hide_headers --------------------------------------------------- */
+
+static int
+conf_hide(struct conf_ctx *cx, const config_setting_t *s, const char *path,
+          const char ***out, uint32_t *nout)
+{
+    char sub[CONF_PATH_MAX], q[96];
+    const char **v;
+    int n;
+
+    if (s == NULL)
+        return GH_OK;
+    n = conf_string_list(cx, s, path, "must not be empty");
+    if (n < 0)
+        return GH_ERR;
+    v = conf_arena_alloc(cx->arena, (size_t) n * sizeof(*v));
+    if (v == NULL)
+        return conf_oom(cx);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = conf_string_elem(s, i, path, sub);
+        char *h = conf_strdup(cx, config_setting_get_string(e));
+
+        if (h == NULL)
+            return conf_oom(cx);
+        for (char *p = h; *p != '\0'; p++) {
+            if (!http_tchar_ok((unsigned char) *p))
+                return conf_err(cx, e, sub, "\"%s\" is not a header name",
+                                conf_quote(h, q, sizeof(q)));
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char) (*p - 'A' + 'a');
+        }
+        if (*h == '\0')
+            return conf_err(cx, e, sub, "an empty header name");
+        v[i] = h;
+    }
+    *out = v;
+    *nout = (uint32_t) n;
+    return GH_OK;
+}
+
+static int
+conf_route_hide(struct conf_ctx *cx, const config_setting_t *s,
+                const char *path, void *base)
+{
+    struct gh_route *r = base;
+
+    return conf_hide(cx, s, path, &r->hide, &r->nhide);
+}
+
+static int
+conf_site_hide(struct conf_ctx *cx, const config_setting_t *s,
+               const char *path, void *base)
+{
+    struct gh_site *site = base;
+
+    return conf_hide(cx, s, path, &site->hide, &site->nhide);
+}
+
+static void
+conf_dump_hide(FILE *out, const char *const *v, uint32_t n, int indent)
+{
+    if (v == NULL)
+        return;
+    fprintf(out, "%*shide_headers = [ ", indent, "");
+    for (uint32_t i = 0; i < n; i++) {
+        conf_dump_str(out, v[i]);
+        fprintf(out, "%s", i + 1 < n ? ", " : " ");
+    }
+    fprintf(out, "];\n");
+}
+
+static void
+conf_dump_route_hide(FILE *out, const void *base, int indent)
+{
+    const struct gh_route *r = base;
+
+    conf_dump_hide(out, r->hide, r->nhide, indent);
+}
+
+static void
+conf_dump_site_hide(FILE *out, const void *base, int indent)
+{
+    const struct gh_site *site = base;
+
+    conf_dump_hide(out, site->hide, site->nhide, indent);
 }
 
 /* ---- allow / deny ----------------------------------------------------- */

@@ -160,6 +160,8 @@ struct gh_route {
     uint64_t            methods;/* bit (1 << http_method); 0: any */
     struct gh_return    ret;
     struct gh_redirect  redirect;
+    const char        **hide;   /* hide_headers, lower case; NULL: site's */
+    uint32_t            nhide;
     int                 strip_prefix;   /* proxy without the route path */
 };
 
@@ -179,6 +181,9 @@ struct gh_site {
     const char       *name;     /* metrics label: `name`, else the first
                                    host, else the first listen address */
     struct gh_acl     acl;      /* checked before the route's */
+    const char      **hide;     /* hide_headers, lower case; NULL: the
+                                   default, Server and X-Powered-By */
+    uint32_t          nhide;
 };
 
 struct gh_conf {
@@ -193,6 +198,7 @@ struct gh_conf {
     enum gh_log_level  log_level;
     const char        *access_log;  /* NULL when "off" */
     uint64_t           shm_size;
+    int                server_tokens;   /* version in Server: */
     struct gh_timeouts timeouts;
     struct gh_limits   limits;
     struct gh_upstream *upstreams;  /* owns */

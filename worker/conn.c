@@ -276,6 +276,39 @@ conn_release_buffers(struct gh_conn *c)
 
 /* ---- local responses (errors, redirects, static headers) ---------------- */
 
+/* "gatehouse/0.1.0", or "gatehouse" with server_tokens = false. */
+static const char *
+conn_server_token(const struct gh_conn *c)
+{
+    return c->w->conf->server_tokens ? "gatehouse/" GH_VERSION
+                                     : "gatehouse";
+}
+
+/*
+ * Is the backend's header NAME hidden from the client: the route's
+ * hide_headers, else the site's, else Server and X-Powered-By.
+ */
+static int
+conn_hidden(const struct gh_conn *c, struct gh_str name)
+{
+    static const char *const dflt[] = { "server", "x-powered-by" };
+    const char *const *v = dflt;
+    uint32_t n = 2;
+
+    if (c->route != NULL && c->route->hide != NULL) {
+        v = c->route->hide;
+        n = c->route->nhide;
+    } else if (c->site != NULL && c->site->hide != NULL) {
+        v = c->site->hide;
+        n = c->site->nhide;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        if (strlen(v[i]) == name.len
+            && strncasecmp(v[i], name.p, name.len) == 0)
+            return 1;
+    return 0;
+}
+
 static int
 conn_head_start(struct gh_conn *c, int status, const char *reason)
 {
@@ -286,8 +319,9 @@ conn_head_start(struct gh_conn *c, int status, const char *reason)
     c->cout->start = c->cout->end = 0;
     gh_worker_update_time(w);
     c->status = status;
-    return buf_printf(c->cout, "HTTP/1.1 %d %s\r\nServer: gatehouse\r\n"
-                      "Date: %s\r\n", status, reason, w->http_date);
+    return buf_printf(c->cout, "HTTP/1.1 %d %s\r\nServer: %s\r\n"
+                      "Date: %s\r\n", status, reason, conn_server_token(c),
+                      w->http_date);
 }
 
 static int
@@ -1599,9 +1633,11 @@ conn_build_client_head(struct gh_conn *c)
             rc |= buf_add_hdr(b, h);
             continue;
         }
-        if (!h->hop)
+        if (!h->hop && !conn_hidden(c, h->name))
             rc |= buf_add_hdr(b, h);
     }
+    if (conn_hidden(c, (struct gh_str) GH_STR("server")))
+        rc |= buf_printf(b, "Server: %s\r\n", conn_server_token(c));
     rc |= BUF_ADDS(b, "Via: 1.1 gatehouse\r\n");
     if (c->resp_mode == GH_BODY_CHUNKED)
         rc |= BUF_ADDS(b, "Transfer-Encoding: chunked\r\n");
