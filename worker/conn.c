@@ -1754,6 +1754,15 @@ conn_relay_resp(struct gh_conn *c)
             if (c->resp_mode == GH_BODY_CHUNKED)
                 n = GH_MIN(n, gh_buf_room(out) / 2);
             used = gh_http_feed_body(&c->resp, in->data + in->start, n, &why);
+            if (used < 0 && !c->resp_started) {
+                /* Nothing went out yet (not even the head): a clean 502
+                 * instead of a cut 200. */
+                char msg[160];
+
+                snprintf(msg, sizeof(msg), "upstream sent invalid body: %s",
+                         why);
+                return conn_up_error(c, 502, 0, msg);
+            }
             if (used < 0) {
                 conn_log(c, GH_LOG_ERROR, 0, "upstream sent invalid body: %s",
                          why);

@@ -22,6 +22,15 @@ static const uint8_t http_tchar[256] = {
     ['y'] = 1, ['z'] = 1,
 };
 
+static int
+http_hex(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 int
 gh_str_ieq(struct gh_str s, const char *lit, size_t litlen)
 {
@@ -374,6 +383,129 @@ http_parse_cl(struct gh_str v, int64_t *out)
 }
 
 /*
+ * A name that reads as LIT (lower case, with '-') once each '_' is taken
+ * for '-', and has at least one '_': "Transfer_Encoding".  CGI and WSGI
+ * servers map both to HTTP_TRANSFER_ENCODING, so a backend behind us could
+ * see framing that we did not.
+ */
+static int
+http_name_mimics(struct gh_str name, const char *lit, size_t litlen)
+{
+    int under = 0;
+
+    if (name.len != litlen)
+        return 0;
+    for (size_t i = 0; i < litlen; i++) {
+        unsigned char c = (unsigned char) name.p[i];
+
+        if (c == '_' && lit[i] == '-') {
+            under = 1;
+            continue;
+        }
+        if ((c | 0x20) != (unsigned char) lit[i] && c != (unsigned char) lit[i])
+            return 0;
+    }
+    return under;
+}
+
+/* RFC 3986 3.2.2 reg-name and IP-literal bytes, but not ',': "Host: a, b"
+ * or "a,b" is a list, never one host. */
+static int
+http_host_char(unsigned char c, int literal)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+        || (c >= '0' && c <= '9'))
+        return 1;
+    if (literal && c == ':')
+        return 1;
+    return c != '\0' && strchr("-._~!$&'()*+;=", c) != NULL;
+}
+
+/*
+ * RFC 9110 7.2: Host = uri-host [ ":" port ], empty allowed (RFC 9112
+ * 3.2); no userinfo, path, list or whitespace, which a backend could read
+ * as another host than the one we routed on.
+ */
+static int
+http_host_ok(struct gh_str v)
+{
+    size_t i = 0;
+
+    if (v.len == 0)
+        return 1;
+    if (v.p[0] == '[') {
+        for (i = 1; i < v.len && v.p[i] != ']'; i++)
+            if (!http_host_char((unsigned char) v.p[i], 1))
+                return 0;
+        if (i == v.len || i == 1)
+            return 0;
+        i++;
+    } else {
+        for (; i < v.len && v.p[i] != ':'; i++) {
+            unsigned char c = (unsigned char) v.p[i];
+
+            if (c == '%') {
+                if (i + 2 >= v.len || http_hex((unsigned char) v.p[i + 1]) < 0
+                    || http_hex((unsigned char) v.p[i + 2]) < 0)
+                    return 0;
+                i += 2;
+            } else if (!http_host_char(c, 0)) {
+                return 0;
+            }
+        }
+        if (i == 0)
+            return 0;
+    }
+    if (i == v.len)
+        return 1;
+    if (v.p[i++] != ':')
+        return 0;
+    for (; i < v.len; i++)
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return 0;
+    return 1;
+}
+
+/*
+ * An absolute-form target (RFC 9112 3.2.2) must name the host that Host
+ * names: a client MUST send Host identical to the target's authority
+ * (RFC 9112 3.2), and we route on one of the two while the backend may
+ * believe the other.  Userinfo is an error (RFC 9110 4.2.4).
+ */
+static int
+http_target_ok(const struct gh_http_msg *m, const char **why)
+{
+    struct gh_str u = m->url, auth;
+    const char *s, *end;
+
+    if (u.len == 0 || u.p[0] == '/' || u.p[0] == '*'
+        || m->parser.method == HTTP_CONNECT)
+        return GH_OK;
+    s = memchr(u.p, ':', u.len);
+    if (s == NULL || (size_t) (u.p + u.len - s) < 3 || s[1] != '/'
+        || s[2] != '/')
+        return GH_OK;           /* not absolute-form: routing refuses it */
+    auth.p = s + 3;
+    end = auth.p;
+    while (end < u.p + u.len && *end != '/' && *end != '?' && *end != '#')
+        end++;
+    auth.len = (size_t) (end - auth.p);
+    if (memchr(auth.p, '@', auth.len) != NULL) {
+        *why = "userinfo in request target";
+        return GH_ERR;
+    }
+    if (auth.len == 0 || !http_host_ok(auth)) {
+        *why = "invalid authority in request target";
+        return GH_ERR;
+    }
+    if (m->host != NULL && !gh_str_ieq(m->host->value, auth.p, auth.len)) {
+        *why = "request target authority disagrees with Host";
+        return GH_ERR;
+    }
+    return GH_OK;
+}
+
+/*
  * Framing rules http-parser is lenient about or reports vaguely; run on the
  * recorded headers whether or not http-parser accepted the head.
  */
@@ -416,6 +548,12 @@ http_check_framing(struct gh_http_msg *m, int request, int check_host,
             nhost++;
             break;
         default:
+            if (http_name_mimics(h->name, "content-length", 14)
+                || http_name_mimics(h->name, "transfer-encoding", 17)) {
+                *why = "underscore in a Content-Length or "
+                       "Transfer-Encoding header name";
+                return GH_ERR;
+            }
             break;
         }
     }
@@ -425,21 +563,48 @@ http_check_framing(struct gh_http_msg *m, int request, int check_host,
         *why = "both Content-Length and Transfer-Encoding";
         return GH_ERR;
     }
-    if (!check_host) {
-        /* The head did not parse: only framing explains it better. */
-    } else if (request && nhost > 1) {
-        *why = "more than one Host header";
+    /* RFC 9112 6.1: TE in an HTTP/1.0 message is faulty framing, whatever
+     * else the head says (1.0 has no chunked: a 1.0 hop would not see it). */
+    if (nte > 0 && m->parser.http_major == 1 && m->parser.http_minor == 0) {
+        *status = request ? 400 : 502;
+        *why = "Transfer-Encoding in an HTTP/1.0 message";
         return GH_ERR;
     }
-    if (check_host && request && nhost == 0 && m->parser.http_major == 1
-        && m->parser.http_minor >= 1) {
+    if (!check_host || !request) {
+        /* The head did not parse (only framing explains it better than
+         * http-parser), or a response: no Host rules. */
+    } else if (nhost > 1) {
+        *why = "more than one Host header";
+        return GH_ERR;
+    } else if (nhost == 0 && m->parser.http_major == 1
+               && m->parser.http_minor >= 1) {
         *why = "no Host header in an HTTP/1.1 request";     /* RFC 9112 3.2 */
+        return GH_ERR;
+    } else if (m->host != NULL && !http_host_ok(m->host->value)) {
+        *why = "invalid Host header";                       /* RFC 9112 3.2 */
+        return GH_ERR;
+    } else if (http_target_ok(m, why) != GH_OK) {
         return GH_ERR;
     }
     m->content_length = cl;
     m->remaining = cl > 0 ? (uint64_t) cl : 0;
     m->chunked = nte > 0;
     return GH_OK;
+}
+
+/*
+ * RFC 9112 4: status-code is 3DIGIT after one SP, then SP or the end of the
+ * line; RFC 9110 15: 100 to 599.  http-parser takes "HTTP/1.1 20 OK" for
+ * status 20, which we would relay as a status line no client can read;
+ * a code outside 1xx-5xx is treated as the server's error (502).
+ */
+static int
+http_status_ok(const char *buf, size_t n)
+{
+    if (n < 12 || buf[9] < '1' || buf[9] > '5' || buf[10] < '0'
+        || buf[10] > '9' || buf[11] < '0' || buf[11] > '9')
+        return 0;
+    return n == 12 || buf[12] == ' ';
 }
 
 /*
@@ -461,6 +626,25 @@ http_version_ok(const char *buf, size_t len, int request)
         return 0;
     if (!request && n > 8 && buf[8] != ' ')
         return 0;
+    /* RFC 9112 3: exactly one SP between method, target and version (and
+     * 4: one before the status code).  http-parser skips runs of spaces;
+     * we do not "autocorrect" a line a filter in front may read otherwise
+     * (RFC 9112 3 says SHOULD NOT). */
+    if (!request && !http_status_ok(buf, n))
+        return 0;
+    if (request) {
+        size_t sp = 0;
+
+        for (size_t k = 0; k < n; k++) {
+            if (buf[k] != ' ')
+                continue;
+            if (k == 0 || buf[k - 1] == ' ')
+                return 0;
+            sp++;
+        }
+        if (sp != 2)
+            return 0;
+    }
     return memcmp(v, "HTTP/", 5) == 0 && v[5] >= '0' && v[5] <= '9'
            && v[6] == '.' && v[7] >= '0' && v[7] <= '9';
 }
@@ -538,7 +722,8 @@ enum http_chunk_state {
     CH_DATA_CR,
     CH_DATA_LF,
     CH_TRAILER,         /* start of a trailer line, or the final CRLF */
-    CH_TRAILER_LINE,
+    CH_TRAILER_NAME,    /* field name, up to ':' */
+    CH_TRAILER_LINE,    /* field value, up to CR */
     CH_TRAILER_LF,
     CH_END_LF           /* LF of the final CRLF */
 };
@@ -546,15 +731,6 @@ enum http_chunk_state {
 /* Bounds on what we skip, so a client cannot feed us endless framing. */
 #define CHUNK_EXT_MAX     4096
 #define CHUNK_TRAILER_MAX 16384
-
-static int
-http_hex(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 static ssize_t
 http_chunked(struct gh_http_msg *m, const char *p, size_t n, const char **why)
@@ -650,13 +826,23 @@ http_chunked(struct gh_http_msg *m, const char *p, size_t n, const char **why)
             }
             break;
         case CH_TRAILER:
-            if (c == '\r') {
+        case CH_TRAILER_NAME:
+            /* RFC 9112 7.1.2: the trailer section is field lines, with the
+             * head's rules: a token, then ':' at once; no obs-fold.  "0"
+             * CRLF and then a request line is not a trailer: it hides a
+             * request from a parser that stops at "0" CRLF. */
+            if (c == '\r' && m->chunk_state == CH_TRAILER) {
                 m->chunk_state = CH_END_LF;
-                i++;
-                break;
+            } else if (c == ':' && m->chunk_state == CH_TRAILER_NAME) {
+                m->chunk_state = CH_TRAILER_LINE;
+            } else if (!http_tchar[c] || ++m->chunk_aux > CHUNK_TRAILER_MAX) {
+                *why = "invalid trailer section";
+                return GH_ERR;
+            } else {
+                m->chunk_state = CH_TRAILER_NAME;
             }
-            m->chunk_state = CH_TRAILER_LINE;
-            /* fall through */
+            i++;
+            break;
         case CH_TRAILER_LINE:
             /* Trailer fields are dropped (RFC 9112 7.1.2 allows it), but
              * must still be lines of visible text of bounded length. */
@@ -734,21 +920,29 @@ gh_http_reason(int status)
     case 100: return "Continue";
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
     case 204: return "No Content";
     case 206: return "Partial Content";
     case 301: return "Moved Permanently";
     case 302: return "Found";
+    case 303: return "See Other";
     case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 410: return "Gone";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
     case 421: return "Misdirected Request";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";

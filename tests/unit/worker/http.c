@@ -464,8 +464,8 @@ test_parse_request(void)
         is_int(req("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), GH_OK,
                "OPTIONS *");
         is_str(sl(m.url), "*", "url *");
-        is_int(req("GET http://a.example/x HTTP/1.1\r\nHost: a\r\n\r\n"),
-               GH_OK, "absolute-form");
+        is_int(req("GET http://a.example/x HTTP/1.1\r\n"
+                   "Host: a.example\r\n\r\n"), GH_OK, "absolute-form");
         is_str(sl(m.url), "http://a.example/x", "absolute url as sent");
     }
 
@@ -660,6 +660,97 @@ test_parse_request(void)
         req_bad("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "space in url");
         req_bad("HTTP/1.1 200 OK\r\n\r\n", 400, "a response as a request");
     }
+
+    /* Holes found by tests/integ/50-smuggling.t: each was accepted. */
+    subtest("request: Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1)") {
+        req_bad("POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked"
+                "\r\n\r\n", 400, "TE chunked in 1.0");
+        is_str(why, "Transfer-Encoding in an HTTP/1.0 message", "why");
+        req_bad("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                400, "TE chunked in 1.0, no Host");
+        is_int(req("POST / HTTP/1.0\r\nContent-Length: 1\r\n\r\n"), GH_OK,
+               "CL in 1.0 is fine");
+    }
+
+    subtest("request: framing header names with '_'") {
+        req_bad("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                "Transfer_Encoding: chunked\r\n\r\n", 400,
+                "Transfer_Encoding beside CL");
+        is_str(why, "underscore in a Content-Length or Transfer-Encoding "
+               "header name", "why");
+        req_bad("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                "content_length: 40\r\n\r\n", 400, "content_length beside CL");
+        req_bad("POST / HTTP/1.1\r\nHost: a\r\nTRANSFER_encoding: x\r\n\r\n",
+                400, "TRANSFER_encoding alone");
+        is_int(req("POST / HTTP/1.1\r\nHost: a\r\nX_Content_Length: 1\r\n"
+                   "Content_Lengths: 2\r\nContent-Length: 0\r\n\r\n"), GH_OK,
+               "other names with '_' are fine");
+    }
+
+    subtest("request line: one SP between the parts (RFC 9112 3)") {
+        req_bad("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400,
+                "two SP after the method");
+        is_str(why, "invalid request line", "why");
+        req_bad("GET /  HTTP/1.1\r\nHost: a\r\n\r\n", 400,
+                "two SP before the version");
+        req_bad(" GET / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "SP first");
+        req_bad("GET / / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "three parts");
+    }
+
+    subtest("request: Host syntax (RFC 9110 7.2)") {
+        static const char *const bad[] = {
+            "a, b", "a,b", "a b", "a/b", "u@a", "a:8x", ":80", "a:80:81",
+            "[", "[]", "[::1", "[::1]x", "a%zz", "a%4", "a\\b", "a?b", "a#b",
+        };
+        static const char *const good[] = {
+            "a:8080", "[::1]:80", "[v1.x]", "a%41.b", "my_host.example",
+            "A.Example", "a:", "127.0.0.1:1",
+        };
+        char buf[128];
+
+        for (size_t i = 0; i < GH_NELEM(bad); i++) {
+            (void) snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s"
+                            "\r\n\r\n", bad[i]);
+            req_bad(buf, 400, vis(bad[i], strlen(bad[i])));
+        }
+        is_str(why, "invalid Host header", "why");
+        for (size_t i = 0; i < GH_NELEM(good); i++) {
+            (void) snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: %s"
+                            "\r\n\r\n", good[i]);
+            is_int(req(buf), GH_OK, "Host: %s", good[i]);
+        }
+        is_int(req("GET / HTTP/1.1\r\nHost:\r\n\r\n"), GH_OK,
+               "empty Host (RFC 9112 3.2)");
+    }
+
+    subtest("request: absolute-form authority against Host (RFC 9112 3.2)") {
+        req_bad("GET http://evil/ HTTP/1.1\r\nHost: good\r\n\r\n", 400,
+                "other host");
+        is_str(why, "request target authority disagrees with Host", "why");
+        req_bad("GET http://good:81/ HTTP/1.1\r\nHost: good\r\n\r\n", 400,
+                "other port");
+        req_bad("GET http://good/ HTTP/1.1\r\nHost: good:80\r\n\r\n", 400,
+                "port only in Host");
+        req_bad("GET http://good?x HTTP/1.1\r\nHost: evil\r\n\r\n", 400,
+                "no path, other host");
+        req_bad("GET http://u@good/ HTTP/1.1\r\nHost: good\r\n\r\n", 400,
+                "userinfo (RFC 9110 4.2.4)");
+        is_str(why, "userinfo in request target", "why");
+        req_bad("GET http://evil/ HTTP/1.0\r\nHost: good\r\n\r\n", 400,
+                "HTTP/1.0 too");
+        req_bad("GET http://a,b/ HTTP/1.0\r\n\r\n", 400,
+                "HTTP/1.0 without Host: the authority is still a host");
+        is_str(why, "invalid authority in request target", "why");
+        req_bad("GET http:///x HTTP/1.0\r\n\r\n", 400, "empty authority");
+        is_int(req("GET http://Good:8080/x?y HTTP/1.1\r\nHost: good:8080"
+                   "\r\n\r\n"), GH_OK, "same authority, other case");
+        is_int(req("GET https://good HTTP/1.1\r\nHost: good\r\n\r\n"), GH_OK,
+               "no path");
+        is_int(req("GET http://good/ HTTP/1.0\r\n\r\n"), GH_OK,
+               "HTTP/1.0 without Host");
+        is_int(req("GET /http://evil/ HTTP/1.1\r\nHost: good\r\n\r\n"),
+               GH_OK, "origin-form that looks like a URL");
+    }
 }
 
 static void
@@ -740,6 +831,33 @@ test_parse_response(void)
         is_int(st, 502, "too many headers -> 502");
         is_int(resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), GH_OK,
                "no Host needed in a response");
+        resp_bad("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                 502, "TE in HTTP/1.0 (RFC 9112 6.1)");
+        is_str(why, "Transfer-Encoding in an HTTP/1.0 message", "why");
+        resp_bad("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                 "Transfer_Encoding: chunked\r\n\r\n", 502,
+                 "Transfer_Encoding");
+        resp_bad("HTTP/1.1  200 OK\r\nContent-Length: 0\r\n\r\n", 502,
+                 "two SP before the status code");
+        /* Found by make fuzz: http-parser takes any 1-3 digits. */
+        resp_bad("HTTP/1.1 20 OK\r\nContent-Length: 3\r\n\r\n", 502,
+                 "two-digit status (RFC 9112 4)");
+        is_str(why, "invalid status line", "why");
+        resp_bad("HTTP/1.1 2 OK\r\n\r\n", 502, "one-digit status");
+        resp_bad("HTTP/1.1 099 X\r\n\r\n", 502, "status 099");
+        resp_bad("HTTP/1.1 600 X\r\n\r\n", 502,
+                 "status 600 (RFC 9110 15: 5xx for us)");
+        resp_bad("HTTP/1.1 200X\r\n\r\n", 502, "status then a letter");
+        is_int(resp("HTTP/1.1 599 X\r\nContent-Length: 0\r\n\r\n"), GH_OK,
+               "status 599");
+        is_int(resp("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"), GH_OK,
+               "no reason phrase, no SP");
+        is_int(resp("HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n"), GH_OK,
+               "empty reason phrase");
+        is_int(resp("HTTP/1.1 200  OK\r\nContent-Length: 0\r\n\r\n"), GH_OK,
+               "two SP before the reason: part of it (RFC 9112 4)");
+        is_int(resp("HTTP/1.1 200 OK\r\nHost: a, b\r\nContent-Length: 0"
+                    "\r\n\r\n"), GH_OK, "Host is not checked in a response");
     }
 
     subtest("parse: pool cap") {
@@ -943,6 +1061,33 @@ test_body(void)
                "last chunk ended by CR X");
         is_int(feed_lit(TE_HEAD, "0\r\nX: y\n\r\n"), GH_ERR,
                "bare LF ending a trailer line");
+    }
+
+    /* A trailer section is field lines (RFC 9112 7.1.2): what follows a
+     * "0" CRLF that is not one is a hidden request, not a trailer. */
+    subtest("body: trailer lines must be field lines") {
+        static const char *const bad[] = {
+            "0\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+            "0\r\nX: 1\r\n 2\r\n\r\n",
+            "0\r\n\tX: 1\r\n\r\n",
+            "0\r\n: 1\r\n\r\n",
+            "0\r\nX : 1\r\n\r\n",
+            "0\r\nX\r\n\r\n",
+            "0\r\nX(: 1\r\n\r\n",
+        };
+
+        for (size_t i = 0; i < GH_NELEM(bad); i++) {
+            size_t n = strlen(bad[i]);
+            ssize_t r1 = feed_once(TE_HEAD, bad[i], n);
+            ssize_t r2 = feed_bytewise(TE_HEAD, bad[i], n);
+
+            ok(r1 == GH_ERR && r2 == GH_ERR && why != NULL
+               && strcmp(why, "invalid trailer section") == 0,
+               "%s: refused, at once and byte by byte", vis(bad[i], n));
+        }
+        is_int(feed_lit(TE_HEAD, "0\r\nX-T:\r\nY:1\r\n\r\n"), 16,
+               "empty values, no OWS: fine");
+        is_int(m.complete, 1, "complete");
     }
 
     subtest("body: sink failure") {
