@@ -32,6 +32,9 @@ static const char *const conn_actions[] = {
  * after our final response, so its unread bytes do not turn our close
  * into a reset that destroys the response in flight (as nginx does). */
 #define CONN_LINGER_MS 2000
+/* Header fields of a response, at least: limits.headers is for clients;
+ * a backend's head is bounded by its buffer anyway. */
+#define CONN_RESP_HEADERS 256
 /* Graceful stop: an idle keep-alive connection (or one whose response
  * promised keep-alive before the stop began) is kept this long for a
  * request the client may have sent already; that one is served, with
@@ -1478,7 +1481,9 @@ conn_read_resp(struct gh_conn *c)
                 rc = gh_http_parse_head(&c->resp, HTTP_RESPONSE,
                                         c->req.parser.method == HTTP_HEAD,
                                         b->data + b->start, head_len,
-                                        (uint32_t) conf->limits.headers,
+                                        (uint32_t) GH_MAX(
+                                            conf->limits.headers,
+                                            CONN_RESP_HEADERS),
                                         &c->pool, &status, &why);
                 if (rc != GH_OK) {
                     conn_log(c, GH_LOG_ERROR, 0, "upstream sent invalid "
@@ -2269,7 +2274,8 @@ gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
     c->up_idx = -1;
     c->crd = 1;     /* TCP_DEFER_ACCEPT: the request is likely there */
     c->cwr = 1;
-    gh_pool_init(&c->pool, 64 * 1024 + w->conf->limits.headers
+    gh_pool_init(&c->pool, 64 * 1024 + GH_MAX(w->conf->limits.headers,
+                                              CONN_RESP_HEADERS)
                  * 2 * sizeof(struct gh_hdr));
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *) sa;

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <http_parser.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -131,10 +132,15 @@ worker_accept_on(struct gh_worker *w, struct gh_lev *lv)
         if (w->draining || lv->ev.fd == -1)
             return;
         if (w->nconns >= w->conf->limits.connections) {
-            if (!w->accept_paused)
+            /* Once a second at most: under a flood the limit is reached
+             * again after nearly every close. */
+            if (!w->accept_paused
+                && w->loop.now - w->limit_warned >= 1000) {
+                w->limit_warned = w->loop.now;
                 gh_log(GH_LOG_WARN, 0, "%" PRIu64 " worker connections are "
                        "not enough (limits.connections), not accepting on "
                        "%s", w->conf->limits.connections, lv->l->addr.text);
+            }
             w->accept_paused = 1;
             return;
         }
@@ -260,6 +266,10 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
     *w = (struct gh_worker) { .conf = conf, .shm = shm, .ls = ls,
                               .nls = nls, .slot = slot, .alog_fd = -1 };
     gh_log_set_slot((int) slot);
+    /* http-parser has its own cap on a head (80 KiB by default); ours is
+     * limits.header_size, checked before it: keep its cap above ours. */
+    http_parser_set_max_header_size((uint32_t) GH_MIN(
+        conf->limits.header_size + 4096, UINT32_MAX));
     gh_priv_signals(worker_signal);
     /* If the master dies, finish gracefully rather than run orphaned. */
     if (gh_priv_deathsig(SIGQUIT, master))

@@ -36,6 +36,7 @@ struct gh_worker {
     uint64_t               nconns;
     struct gh_conn        *conns;   /* all open client connections */
     int                    accept_paused;
+    gh_msec                limit_warned;    /* last "not enough" line */
     int                    draining;    /* QUIT: 1 finishing, 2 past the
                                            shutdown timeout: lingering */
     gh_msec                drain_deadline;
