@@ -556,6 +556,21 @@ conn_keep_log_fields(struct gh_conn *c, const char *head)
 }
 
 /*
+ * The request is answered here, not proxied: consume its head; the
+ * connection stays only if no body follows (we do not read one, and an
+ * unread body would be taken for the next request; lingering close drops
+ * it).
+ */
+static void
+conn_answer_locally(struct gh_conn *c)
+{
+    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
+    c->scan_pos = c->scan_skip = 0;
+    if (!c->req.complete)
+        c->keepalive = 0;
+}
+
+/*
  * A metrics route: the daemon's counters, Prometheus text (JSON with
  * ?format=json).  The body goes through a memfd so it is sent like a file,
  * whatever its size.
@@ -580,10 +595,7 @@ conn_start_metrics(struct gh_conn *c, struct gh_str target)
         p = e;
     }
 
-    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
-    c->scan_pos = c->scan_skip = 0;
-    if (!c->req.complete)
-        c->keepalive = 0;
+    conn_answer_locally(c);
     if (c->req.parser.method != HTTP_GET && c->req.parser.method != HTTP_HEAD) {
         conn_log(c, GH_LOG_INFO, 0, "method not allowed for metrics");
         return conn_respond(c, 405, "Allow: GET, HEAD\r\n");
@@ -628,18 +640,11 @@ conn_start_metrics(struct gh_conn *c, struct gh_str target)
     return GH_OK;
 }
 
-/*
- * Refuse a well-formed request by rule: its head is consumed; the
- * connection stays only if no body follows (an unread body would be taken
- * for the next request).
- */
+/* Refuse a well-formed request by rule (see conn_answer_locally). */
 static int
 conn_refuse(struct gh_conn *c, int status, const char *extra)
 {
-    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
-    c->scan_pos = c->scan_skip = 0;
-    if (!c->req.complete)
-        c->keepalive = 0;
+    conn_answer_locally(c);
     return conn_respond(c, status, extra);
 }
 
@@ -651,10 +656,7 @@ conn_return(struct gh_conn *c)
     size_t len = rt->body ? strlen(rt->body) : 0;
     int head = c->req.parser.method == HTTP_HEAD;
 
-    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
-    c->scan_pos = c->scan_skip = 0;
-    if (!c->req.complete)
-        c->keepalive = 0;
+    conn_answer_locally(c);
     if (conn_head_start(c, (int) rt->status, gh_http_reason((int) rt->status))
         != GH_OK
         || (len > 0 && BUF_ADDS(c->cout, "Content-Type: text/plain; "
@@ -733,10 +735,7 @@ conn_redirect(struct gh_conn *c, struct gh_str host, struct gh_str target,
         return conn_error(c, 500, GH_LOG_ERROR, 0,
                           "redirect location too long");
     memcpy(loc + n, "\r\n", 3);
-    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
-    c->scan_pos = c->scan_skip = 0;
-    if (!c->req.complete)
-        c->keepalive = 0;
+    conn_answer_locally(c);
     return conn_respond(c, (int) c->route->redirect.status, loc);
 }
 
@@ -1022,12 +1021,7 @@ conn_start_static(struct gh_conn *c, const char *path)
     struct gh_static_resp rs;
     int rc;
 
-    /* We do not read a body for a file: consume the head; a request with
-     * a body ends the connection (lingering close drops the body). */
-    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
-    c->scan_pos = c->scan_skip = 0;
-    if (!c->req.complete)
-        c->keepalive = 0;
+    conn_answer_locally(c);
     rc = gh_static_open(&rq, &rs);
     if (rc != GH_OK)
         return conn_error(c, 500, GH_LOG_ERROR, errno,
