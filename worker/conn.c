@@ -2201,7 +2201,14 @@ conn_timeout(struct gh_timer *t)
     case GH_WAIT_CLIENT_READ:
         if (c->state == GH_CONN_READ_HEAD) {
             if (c->in == NULL || gh_buf_len(c->in) == 0) {
-                conn_log(c, GH_LOG_DEBUG, 0, "client idle timeout");
+                /* Idle between keep-alive requests is normal (debug); a
+                 * connection that never sent a byte is worth an info
+                 * line, as nginx does. */
+                if (c->nreq == 0 && !c->w->draining)
+                    conn_log(c, GH_LOG_INFO, ETIMEDOUT, "client sent no "
+                             "request");
+                else
+                    conn_log(c, GH_LOG_DEBUG, 0, "client idle timeout");
                 break;
             }
             rc = conn_error(c, 408, GH_LOG_INFO, ETIMEDOUT,
