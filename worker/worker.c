@@ -282,11 +282,11 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
     }
     w->loop.sigmask = &waitmask;
     w->alog_buf = malloc(ALOG_SIZE);
-    /* Seed random2 differently in each worker (and each respawn). */
     w->held = gh_state_proc_attach(shm, conf, (int32_t) getpid());
     if (w->held == NULL)
         gh_log(GH_LOG_CRIT, 0, "shared memory full: this worker's requests "
                "in flight cannot be given back should it die");
+    /* Seed random2 differently in each worker (and each respawn). */
     w->ups = gh_upstream_init(conf, shm, slot * 2654435761u
                                          + (uint32_t) getpid(), w->held);
     __atomic_store_n(&gh_state_globals(shm)->workers[slot].conns, 0,

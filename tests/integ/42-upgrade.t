@@ -362,7 +362,6 @@ package Adopted;
 
 use strict;
 use warnings;
-use POSIX qw(:sys_wait_h);
 use parent -norequire, 'Gatehouse';
 
 sub adopt {
@@ -372,21 +371,3 @@ sub adopt {
     return $self;
 }
 
-sub alive {
-    my ($self) = @_;
-    return 0 unless $self->{pid};
-    return 0 if defined $self->{exit};
-    my $r = waitpid($self->{pid}, WNOHANG);
-    if ($r == $self->{pid}) {
-        $self->{exit} = $?;
-        return 0;
-    }
-    if ($r == -1) {     # not (yet) our child
-        my $st = Gatehouse::read_file("/proc/$self->{pid}/stat");
-        if ($st !~ /^\d+ \(.*\) (\S)/s || $1 eq 'Z') {
-            $self->{exit} = 0;
-            return 0;
-        }
-    }
-    return 1;
-}

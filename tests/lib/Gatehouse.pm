@@ -311,7 +311,9 @@ sub start {
     return $self;
 }
 
-# True while the master runs (reaps it when it has exited).
+# True while the master runs (reaps it when it has exited).  A master
+# that is not (yet) our child, such as the new master of a binary upgrade
+# (the old master's child until that one exits), is looked up in /proc.
 sub alive {
     my ($self) = @_;
     return 0 unless $self->{pid};
@@ -320,6 +322,13 @@ sub alive {
     if ($r == $self->{pid}) {
         $self->{exit} = $?;
         return 0;
+    }
+    if ($r == -1) {
+        my $st = read_file("/proc/$self->{pid}/stat") // '';
+        if ($st !~ /^\d+ \(.*\) (\S)/s || $1 eq 'Z') {
+            $self->{exit} = 0;
+            return 0;
+        }
     }
     return 1;
 }
