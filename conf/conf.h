@@ -16,6 +16,9 @@
 
 #include "worker/core/gh.h"
 
+struct gh_htpasswd;             /* worker/auth.h */
+struct conf_cleanup;            /* conf/conf.c */
+
 enum gh_log_level {
     GH_LOG_EMERG = 0,
     GH_LOG_ALERT,
@@ -46,6 +49,12 @@ struct gh_limits {
     uint64_t connections;       /* client connections per worker */
     uint64_t uri_size;          /* request target bytes */
     uint64_t keepalive_requests;/* requests per client connection */
+    uint64_t client_connections;/* per client address, whole daemon; 0 off */
+    uint64_t total_connections; /* client connections, whole daemon; 0 off */
+    uint64_t client_table_size; /* bytes of the shared per-client table */
+    uint64_t min_body_rate;     /* request body bytes/s; 0 off */
+    uint64_t min_response_rate; /* response bytes/s taken by the client */
+    gh_msec  rate_window;       /* the rates hold over each such window */
 };
 
 /* A resolved socket address and its text form ("127.0.0.1:8080"). */
@@ -133,6 +142,10 @@ struct gh_acl {
     struct gh_cidr *rules;      /* owns (in the conf arena) */
     uint32_t        n;
     int             has_allow;
+    const char     *file;       /* acl_file, read at every (re)load */
+    uint32_t        file_from;  /* its rules: [file_from, file_from +
+                                   file_n) */
+    uint32_t        file_n;
 };
 
 /* Route action `return`: a fixed answer. */
@@ -148,9 +161,87 @@ struct gh_redirect {
     const char *to;
 };
 
+/* A request condition of a route: `header`, `cookie` or `query`. */
+struct gh_match {
+    const char *name;           /* header names lower case */
+    const char *value;          /* NULL: present, with any value */
+    uint32_t    name_len;
+    uint32_t    value_len;
+};
+
+enum gh_hdr_op_kind {
+    GH_HOP_SET = 0,             /* replace every field of the name */
+    GH_HOP_ADD,                 /* one more field */
+    GH_HOP_REMOVE               /* drop every field of the name */
+};
+
+/* request_headers / response_headers: set, add and remove, in that
+ * order of application (remove and set drop what came from the peer). */
+struct gh_hdr_op {
+    const char *name;           /* as written; compared case-insensitively */
+    const char *value;          /* template ($host, ...); NULL for remove */
+    uint32_t    name_len;
+    uint32_t    op;             /* enum gh_hdr_op_kind */
+};
+
+struct gh_hdr_ops {
+    uint32_t          n;        /* first: 0 when absent (dumps) */
+    struct gh_hdr_op *v;        /* owns (in the conf arena) */
+};
+
+enum gh_rate_key {
+    GH_RATE_IP = 0,             /* client address */
+    GH_RATE_HEADER              /* value of header rate.key_name */
+};
+
+/* Route `rate_limit`: a shared token bucket (GCRA) per key. */
+struct gh_rate_limit {
+    int              on;            /* first: 0 when absent */
+    uint64_t         interval_us;   /* 1 / rate */
+    uint32_t         burst;         /* requests above the rate at once */
+    enum gh_rate_key key;
+    const char      *key_name;      /* header name, lower case */
+    const char      *rate_text;     /* "10r/s", for dumps and logs */
+};
+
+/* `auth_basic`: the file is read by the master at every (re)load. */
+struct gh_auth_basic {
+    int                 on;         /* first: 0 when absent */
+    const char         *realm;
+    const char         *file;
+    struct gh_htpasswd *pw;         /* loaded; freed with the conf */
+};
+
+enum gh_path_kind {
+    GH_PATH_PREFIX = 0,         /* `path` */
+    GH_PATH_EXACT,              /* `path_exact` */
+    GH_PATH_REGEX               /* `path_regex`, POSIX extended */
+};
+
 struct gh_route {
-    const char         *path;   /* prefix; always starts with '/' */
+    const char         *name;   /* metrics label and identity: `name`, else
+                                   the path ("=/x" exact, "~re" regex), with
+                                   " #2"... when several share it */
+    const char         *path;   /* prefix or exact path (starts with '/'),
+                                   or the regex's text */
     size_t              path_len;
+    enum gh_path_kind   path_kind;
+    const void         *regex;  /* regex_t for GH_PATH_REGEX */
+    int                 line;   /* in the config file, for messages */
+    const char        **hosts;  /* `host`: lower case, "*.x" wildcards */
+    uint32_t            nhosts;
+    struct gh_match    *headers;/* every one must match */
+    uint32_t            nheaders;
+    struct gh_match    *cookies;
+    uint32_t            ncookies;
+    struct gh_match    *queries;
+    uint32_t            nqueries;
+    uint64_t            body_size;  /* this route's limit; see has_body */
+    int                 has_body_size;
+    struct gh_hdr_ops   req_hdrs;   /* after the site's */
+    struct gh_hdr_ops   resp_hdrs;
+    struct gh_rate_limit rate;
+    struct gh_auth_basic auth;      /* replaces the site's */
     struct gh_upstream *upstream;   /* borrows; NULL for static routes */
     const char         *root;   /* static file root, no trailing '/' */
     const char         *index;  /* index file name, default "index.html" */
@@ -184,6 +275,9 @@ struct gh_site {
     const char      **hide;     /* hide_headers, lower case; NULL: the
                                    default, Server and X-Powered-By */
     uint32_t          nhide;
+    struct gh_hdr_ops req_hdrs;
+    struct gh_hdr_ops resp_hdrs;
+    struct gh_auth_basic auth;
 };
 
 struct gh_conf {
@@ -206,6 +300,8 @@ struct gh_conf {
     struct gh_site    *sites;       /* owns */
     uint32_t           nsites;
     void              *arena;       /* owns everything above */
+    struct conf_cleanup *cleanup;   /* regexes, password files: freed by
+                                       gh_conf_free() */
 };
 
 /*

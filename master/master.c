@@ -14,6 +14,7 @@
 #include "master/checker.h"
 #include "master/master.h"
 #include "shm/shm.h"
+#include "shm/ctable.h"
 #include "shm/state.h"
 #include "worker/core/ev.h"
 #include "worker/core/log.h"
@@ -302,6 +303,25 @@ master_spawn_all(struct master *m, const sigset_t *old)
 }
 
 /*
+ * The shared per-client table (limits.client_table_size): made on a fresh
+ * segment, kept as it is on a reload or an adopted one (a new size waits
+ * for a restart: a notice says so).
+ */
+static int
+master_ctable(struct master *m, const struct gh_conf *conf, char *err,
+              size_t errlen)
+{
+    char note[256] = "";
+
+    if (gh_ctable_init(&m->shm, conf->limits.client_table_size, note,
+                       sizeof(note), err, errlen) != GH_OK)
+        return GH_ERR;
+    if (note[0] != '\0')
+        gh_log(GH_LOG_NOTICE, 0, "%s", note);
+    return GH_OK;
+}
+
+/*
  * SIGHUP: read the configuration again.  Invalid: say why and change
  * nothing.  Valid: new workers with it on the same sockets (plus any new
  * address), then the old ones finish what they have.  Shared state is
@@ -334,6 +354,7 @@ master_reload(struct master *m, const sigset_t *sigold)
         m->old = old;
     if (nl == NULL || slots == NULL || old == NULL
         || gh_state_bind(&m->shm, nc, err, sizeof(err)) != GH_OK
+        || master_ctable(m, nc, err, sizeof(err)) != GH_OK
         || master_listen_take(m->ls, m->nls, nl, nnl, nc->workers, err,
                               sizeof(err)) != GH_OK) {
         gh_log(GH_LOG_ERROR, 0, "%s; reload failed, still running with the "
@@ -536,7 +557,8 @@ master_reap(struct master *m)
         given = gh_state_proc_reap(&m->shm, (int32_t) pid);
         if (given > 0)
             gh_log(GH_LOG_WARN, 0, "process %d died holding %lld shared "
-                   "counts (requests in flight, queue places): given back",
+                   "counts (requests in flight, queue places, client "
+                   "connections): given back",
                    (int) pid, (long long) given);
         if (s == NULL) {
             master_forget_old(m, pid, code);
@@ -662,7 +684,8 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
         && (gh_shm_create(&m.shm, conf->shm_size, err, sizeof(err)) != GH_OK
             || gh_state_init(&m.shm, err, sizeof(err)) != GH_OK))
         goto fail_pid;
-    if (gh_state_bind(&m.shm, conf, err, sizeof(err)) != GH_OK)
+    if (gh_state_bind(&m.shm, conf, err, sizeof(err)) != GH_OK
+        || master_ctable(&m, conf, err, sizeof(err)) != GH_OK)
         goto fail_pid;
     m.nslots = conf->workers;
     m.slots = calloc(m.nslots, sizeof(*m.slots));

@@ -8,16 +8,20 @@
  * tests/unit/shm/layout.c records sizes and offsets and fails if they move
  * without a bump (and the sizes of the shared tables of shm/state.h).
  *
- * Lock order (when two are ever needed): table locks first, slab lock last.
+ * Lock order (when two are ever needed): the globals lock (shm/state.h)
+ * first, then a table lock (a client-table stripe, an upstream), the slab
+ * lock last.
  */
 
 #include <stdint.h>
+
+#include "shm/lock.h"
 
 /* Offset from the segment base; 0 is "none" (the header sits at 0). */
 typedef uint64_t gh_off;
 
 #define GH_SHM_MAGIC  0x4748534d31000000ULL     /* "GHSM1" */
-#define GH_SHM_LAYOUT 3
+#define GH_SHM_LAYOUT 4
 
 struct gh_shm_hdr {
     uint64_t magic;
@@ -31,5 +35,80 @@ struct gh_shm_hdr {
     uint8_t  reserved[200];
 };
 _Static_assert(sizeof(struct gh_shm_hdr) == 256, "shm header size changed");
+
+/*
+ * The per-client table (shm/ctable.h): one page run holding a struct
+ * gh_shm_ctable, then its stripes of locks, then NSETS sets of GH_CT_WAYS
+ * entries.  No lists, no pointers between entries: a process killed in the
+ * middle of an update leaves at worst one entry with a stale field.
+ */
+#define GH_CT_MAGIC       0x4748435431000000ULL     /* "GHCT1" */
+#define GH_CT_HELD_MAGIC  0x4748434831000000ULL     /* "GHCH1" */
+#define GH_CT_WAYS        8         /* entries per set: 512 bytes */
+#define GH_CT_STRIPES     128       /* locks, at most; set i takes i % n */
+
+/* What an entry is found by.  24 bytes, no padding (it is hashed whole). */
+struct gh_ct_key {
+    uint64_t zone;          /* 0: client connections; else a route's
+                               shm offset (one rate-limit zone per route) */
+    uint8_t  k[16];         /* an IPv6 address (IPv4 as ::ffff:a.b.c.d), or
+                               a keyed 128-bit hash of a header value */
+};
+_Static_assert(sizeof(struct gh_ct_key) == 24, "ct key size changed");
+
+struct gh_shm_ct_entry {
+    struct gh_ct_key key;
+    uint64_t tat_us;        /* GCRA theoretical arrival time (us of
+                               CLOCK_MONOTONIC); 0: never rate-limited */
+    uint64_t last_used;     /* the set's clock at the last touch (the
+                               largest in the set + 1); 0: a free way */
+    uint32_t conns;         /* connections counted, all workers */
+    uint32_t pad;
+    uint64_t reserved[2];
+};
+_Static_assert(sizeof(struct gh_shm_ct_entry) == 64, "ct entry size changed");
+
+/* One lock and the statistics of the sets it guards (written under it,
+ * read without: relaxed atomics). */
+struct gh_shm_ct_stripe {
+    struct gh_shm_lock lock;
+    uint64_t used;          /* ways in use */
+    uint64_t inserts;       /* keys entered (into a free way or evicting) */
+    uint64_t evictions;     /* of those, the ones that evicted a key */
+    uint64_t fails;         /* inserts refused: every way counted conns */
+    uint64_t repairs;       /* times a holder died with the lock */
+    uint64_t pad[3];
+};
+_Static_assert(sizeof(struct gh_shm_ct_stripe) == 128, "ct stripe changed");
+
+struct gh_shm_ctable {
+    uint64_t magic;         /* GH_CT_MAGIC, written last */
+    uint64_t bytes;         /* the size asked for */
+    uint64_t size;          /* bytes of the run actually used */
+    uint64_t secret[6];     /* SipHash keys: set choice, header hash (2) */
+    uint32_t nsets;
+    uint32_t nstripes;      /* min(GH_CT_STRIPES, nsets) */
+    gh_off   stripes;       /* struct gh_shm_ct_stripe[nstripes] */
+    gh_off   sets;          /* struct gh_shm_ct_entry[nsets * GH_CT_WAYS] */
+    uint64_t reserved[20];
+};
+_Static_assert(sizeof(struct gh_shm_ctable) == 256, "ct header changed");
+
+/*
+ * What one worker process holds in the table: a header, then CAP slots
+ * (open addressing, linear probing, no tombstones), each a uint64_t:
+ * low 32 bits the entry's index + 1 (0: empty), high 32 bits the count.
+ * Written only by that worker, one 64-bit store at a time; read by the
+ * master only after it died.
+ */
+struct gh_shm_ct_held {
+    uint64_t magic;         /* GH_CT_HELD_MAGIC */
+    uint32_t cap;           /* slots, a power of two; 0: no table */
+    uint32_t used;          /* slots in use, at most 3/4 of cap */
+    int64_t  total;         /* this process's share of the daemon-wide
+                               connection count (shm/state.h) */
+    uint64_t reserved[5];
+};
+_Static_assert(sizeof(struct gh_shm_ct_held) == 64, "ct held changed");
 
 #endif

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shm/ctable.h"
 #include "shm/slab.h"
 #include "shm/state.h"
 
@@ -224,7 +225,7 @@ gh_state_bind(struct gh_shm *shm, struct gh_conf *conf, char *err,
             state_key_fit(key, sizeof(sr->key), "%s@%s%s",
                           site->name ? site->name : "",
                           site->nlisten ? site->listen[0].addr.text : "",
-                          r->path);
+                          r->name ? r->name : r->path);
             r->shm = state_get(shm, STATE_ROUTE, key, sizeof(*sr),
                                &created);
             if (r->shm == 0)
@@ -250,11 +251,35 @@ state_lock(struct gh_shm_globals *g)
     return rc == GH_ERR ? GH_ERR : GH_OK;
 }
 
+/*
+ * PID's entry in the process table, else a free one (zeroed), else NULL.
+ * PID's first: gh_state_proc_attach() and gh_state_proc_ct() fill one
+ * entry, in either order.  Globals lock held.
+ */
+static struct gh_shm_proc *
+state_proc_locked(struct gh_shm_globals *g, int32_t pid)
+{
+    struct gh_shm_proc *freep = NULL;
+
+    for (uint32_t i = 0; i < GH_NELEM(g->procs); i++) {
+        struct gh_shm_proc *p = &g->procs[i];
+
+        if (p->pid == pid)
+            return p;
+        if (p->pid == 0 && freep == NULL)
+            freep = p;
+    }
+    if (freep != NULL)
+        *freep = (struct gh_shm_proc) { 0 };
+    return freep;
+}
+
 struct gh_shm_held *
 gh_state_proc_attach(struct gh_shm *shm, const struct gh_conf *conf,
                      int32_t pid)
 {
     struct gh_shm_globals *g = gh_state_globals(shm);
+    struct gh_shm_proc *p;
     struct gh_shm_held *h;
     uint32_t n = conf->nupstreams, k = 0;
     gh_off off;
@@ -275,21 +300,69 @@ gh_state_proc_attach(struct gh_shm *shm, const struct gh_conf *conf,
                                         .kind = GH_HELD_QUEUED };
     if (state_lock(g) != GH_OK)
         goto fail;
-    for (uint32_t i = 0; i < GH_NELEM(g->procs); i++) {
-        struct gh_shm_proc *p = &g->procs[i];
-
-        if (p->pid == 0 || p->pid == pid) {
-            p->n = n;
-            p->held = off;
-            __atomic_store_n(&p->pid, pid, __ATOMIC_RELEASE);
-            gh_shm_lock_release(&g->lock);
-            return h;
-        }
+    p = state_proc_locked(g, pid);
+    if (p != NULL) {
+        p->n = n;
+        p->held = off;
+        __atomic_store_n(&p->pid, pid, __ATOMIC_RELEASE);
+        gh_shm_lock_release(&g->lock);
+        return h;
     }
     gh_shm_lock_release(&g->lock);
 fail:
     gh_slab_free(shm, off);
     return NULL;
+}
+
+/* Take N (> 0) off the daemon-wide connection count, never below 0.
+ * Returns what was taken off. */
+static int64_t
+state_conns_sub(struct gh_shm_globals *g, int64_t n)
+{
+    int64_t cur = __atomic_load_n(&g->client_conns, __ATOMIC_RELAXED), d;
+
+    do {
+        d = GH_MIN(n, cur);
+        if (d <= 0)
+            return 0;
+    } while (!__atomic_compare_exchange_n(&g->client_conns, &cur, cur - d, 1,
+                                          __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return d;
+}
+
+/* Give back and free the client-table holds at OFF.  Globals lock held. */
+static int64_t
+state_ct_reap_locked(struct gh_shm *shm, struct gh_shm_globals *g,
+                     gh_off off)
+{
+    struct gh_shm_ct_held *h = gh_shm_ptr(shm, off);
+    int64_t given = 0;
+
+    if (h == NULL)
+        return 0;
+    if (h->magic == GH_CT_HELD_MAGIC && h->total > 0)
+        given = state_conns_sub(g, h->total);
+    return given + gh_ctable_held_reap(shm, off);
+}
+
+int
+gh_state_proc_ct(struct gh_shm *shm, int32_t pid, gh_off off)
+{
+    struct gh_shm_globals *g = gh_state_globals(shm);
+    struct gh_shm_proc *p;
+
+    if (g == NULL || state_lock(g) != GH_OK)
+        return GH_ERR;
+    p = state_proc_locked(g, pid);
+    if (p != NULL) {
+        if (p->ct != 0)
+            (void) state_ct_reap_locked(shm, g, p->ct);    /* replaced */
+        p->ct = off;
+        __atomic_store_n(&p->pid, pid, __ATOMIC_RELEASE);
+    }
+    gh_shm_lock_release(&g->lock);
+    return p != NULL ? GH_OK : GH_ERR;
 }
 
 int64_t
@@ -323,11 +396,63 @@ gh_state_proc_reap(struct gh_shm *shm, int32_t pid)
             given += n;
         }
         gh_slab_free(shm, p->held);
+        given += state_ct_reap_locked(shm, g, p->ct);
         *p = (struct gh_shm_proc) { 0 };
         break;
     }
     gh_shm_lock_release(&g->lock);
     return given;
+}
+
+/* ---- the daemon-wide connection count ----------------------------------- */
+
+int
+gh_state_conn_open(struct gh_shm *shm, struct gh_shm_ct_held *held,
+                   uint64_t limit)
+{
+    struct gh_shm_globals *g = gh_state_globals(shm);
+    int64_t cur;
+
+    /* Recorded first: a worker killed before the count leaves the total
+     * one too low after the give-back (clamped), never too high. */
+    if (held != NULL) {
+        __atomic_store_n(&held->total, held->total + 1, __ATOMIC_RELAXED);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    }
+    if (limit == 0) {
+        __atomic_add_fetch(&g->client_conns, 1, __ATOMIC_RELAXED);
+        return GH_OK;
+    }
+    cur = __atomic_load_n(&g->client_conns, __ATOMIC_RELAXED);
+    do {
+        if (cur >= 0 && (uint64_t) cur >= limit) {
+            if (held != NULL)
+                __atomic_store_n(&held->total, held->total - 1,
+                                 __ATOMIC_RELAXED);
+            return GH_DECLINED;
+        }
+    } while (!__atomic_compare_exchange_n(&g->client_conns, &cur, cur + 1, 1,
+                                          __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return GH_OK;
+}
+
+void
+gh_state_conn_close(struct gh_shm *shm, struct gh_shm_ct_held *held)
+{
+    (void) state_conns_sub(gh_state_globals(shm), 1);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);    /* uncounted, unrecorded */
+    if (held != NULL && held->total > 0)
+        __atomic_store_n(&held->total, held->total - 1, __ATOMIC_RELAXED);
+}
+
+int64_t
+gh_state_conns(const struct gh_shm *shm)
+{
+    if (shm->hdr == NULL || shm->hdr->state == 0)
+        return 0;
+    return __atomic_load_n(&gh_state_globals(shm)->client_conns,
+                           __ATOMIC_RELAXED);
 }
 
 /* ---- servers ------------------------------------------------------------ */

@@ -99,6 +99,7 @@ struct gh_shm_proc {
     int32_t  pid;               /* 0: free entry */
     uint32_t n;
     gh_off   held;              /* struct gh_shm_held[n] */
+    gh_off   ct;                /* struct gh_shm_ct_held (shm/ctable.h) */
 };
 
 struct gh_shm_globals {
@@ -106,12 +107,20 @@ struct gh_shm_globals {
     gh_off   registry;          /* struct gh_state_slot[nregistry] */
     uint32_t nregistry;         /* power of two */
     uint32_t used;
+    gh_off   ctable;            /* struct gh_shm_ctable; 0: none */
+    uint64_t ctable_bytes;      /* the size it was made for (0: none) */
+    uint32_t ctable_made;       /* 1 once gh_ctable_init() decided */
+    uint32_t pad0;
+    uint64_t pad1[3];           /* workers[] starts on a cache line */
     struct {                    /* one cache line per worker slot */
         int64_t  conns;         /* open client connections */
         uint64_t requests;      /* finished requests */
         uint64_t pad[6];
     } workers[GH_STATE_SLOTS];
     struct gh_shm_proc procs[2 * GH_STATE_SLOTS];   /* two generations */
+    int64_t  client_conns;      /* open client connections, all workers
+                                   (limits.total_connections) */
+    uint64_t pad2[7];           /* its own cache line: every accept */
     uint64_t reserved[16];
 };
 
@@ -164,10 +173,38 @@ struct gh_shm_held *gh_state_proc_attach(struct gh_shm *shm,
                                          const struct gh_conf *conf,
                                          int32_t pid);
 /*
- * Master only, after reaping PID: give back what it still held.  Returns
- * the number of counts given back (for the log).
+ * Register OFF (a struct gh_shm_ct_held, made by gh_ctable_proc_attach())
+ * as what PID holds in the client table and the connection count, in the
+ * same process entry as gh_state_proc_attach()'s (either may come first).
+ * A table PID had registered before is given back and freed.  GH_OK, or
+ * GH_ERR when the process table is full.  Takes the globals lock.
+ */
+int gh_state_proc_ct(struct gh_shm *shm, int32_t pid, gh_off off);
+/*
+ * Master only, after reaping PID: give back what it still held (requests
+ * in flight, queue places, client-table connections, its share of the
+ * connection count).  Returns the number of counts given back (for the
+ * log).  Takes the globals lock, then client-table stripe locks.
  */
 int64_t gh_state_proc_reap(struct gh_shm *shm, int32_t pid);
+
+/*
+ * A client connection opens (limits.total_connections): count it in the
+ * daemon-wide total unless that is at LIMIT already (0: no limit, only
+ * count).  GH_OK: counted (call gh_state_conn_close() once when it
+ * closes); GH_DECLINED: at the limit, nothing counted.  HELD (this
+ * worker's, from gh_ctable_proc_attach(); may be NULL, then the count is
+ * not given back should the worker die) records it first, so a worker
+ * killed between the two steps makes the total at most one too low, never
+ * too high.  Lock-free (one compare-and-swap loop on a shared line).
+ */
+int gh_state_conn_open(struct gh_shm *shm, struct gh_shm_ct_held *held,
+                       uint64_t limit);
+/* The connection counted by gh_state_conn_open() closed.  Never takes the
+ * total below 0.  Lock-free. */
+void gh_state_conn_close(struct gh_shm *shm, struct gh_shm_ct_held *held);
+/* Open client connections, all workers (for metrics).  No lock. */
+int64_t gh_state_conns(const struct gh_shm *shm);
 
 /*
  * Is S usable at NOW: up by the checker and not marked down by passive

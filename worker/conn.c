@@ -10,11 +10,17 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/sendfile.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
+#include "shm/ctable.h"
+#include "shm/state.h"
+#include "worker/auth.h"
 #include "worker/conn.h"
 #include "worker/core/log.h"
 #include "worker/metrics.h"
@@ -43,13 +49,33 @@ static const char *const conn_actions[] = {
 /* ... and after timeouts.shutdown, how long the last FIN lingers. */
 #define CONN_STOP_LINGER_MS 500
 
+/* A header value from a template, at most (request_headers...). */
+#define CONN_EXPAND_MAX 4096
+
+/* conn_rate(): what is moving. */
+#define CONN_RATE_BODY 1
+#define CONN_RATE_RESP 2
+
+/* Idle keep-alive connections closed at once when the limit is hit. */
+#define CONN_RECLAIM_MAX 16
+/* ... once idle that long. */
+#define CONN_RECLAIM_IDLE_MS 1000
+
 static void conn_run(struct gh_conn *c);
 static void conn_event(struct gh_ev *ev, uint32_t events);
 static void conn_up_event(struct gh_ev *ev, uint32_t events);
 static void conn_timeout(struct gh_timer *t);
 static int conn_add_interim(struct gh_conn *c);
 static int conn_flush(struct gh_conn *c);
+static int conn_rate(struct gh_conn *c, unsigned what, size_t n);
+static void conn_wait_write(struct gh_conn *c);
 static void conn_hash_key(struct gh_conn *c);
+static void conn_unadmit(struct gh_conn *c);
+static int conn_hdr_emit(struct gh_conn *c, struct gh_buf *b,
+                         const struct gh_hdr_ops *site_ops,
+                         const struct gh_hdr_ops *route_ops);
+static int conn_hdr_skip(const struct gh_conn *c, int resp,
+                         struct gh_str name);
 
 /* ---- logging with context ---------------------------------------------- */
 
@@ -330,6 +356,10 @@ conn_head_start(struct gh_conn *c, int status, const char *reason)
 static int
 conn_head_end(struct gh_conn *c)
 {
+    if (c->route != NULL && (c->site->resp_hdrs.n || c->route->resp_hdrs.n)
+        && conn_hdr_emit(c, c->cout, &c->site->resp_hdrs,
+                         &c->route->resp_hdrs) != GH_OK)
+        return GH_ERR;
     if (!c->keepalive) {
         c->close_sent = 1;
         return BUF_ADDS(c->cout, "Connection: close\r\n\r\n");
@@ -673,38 +703,23 @@ conn_return(struct gh_conn *c)
 }
 
 /*
- * Route action `redirect`: Location from the template, with $scheme,
+ * Expand template T into OUT (ROOM bytes, not NUL-terminated): $scheme,
  * $host (without port: the Host header's or the target's authority),
  * $uri (the normalised path), $request_uri (the target as sent), $args
- * (after '?').
+ * (after '?'), $remote_addr; other text is copied.  Returns the length,
+ * or ROOM when it did not fit.
  */
-static int
-conn_redirect(struct gh_conn *c, struct gh_str host, struct gh_str target,
-              const char *norm, size_t nlen)
+static size_t
+conn_expand(const struct gh_conn *c, const char *t, char *out, size_t room)
 {
-    const char *t = c->route->redirect.to, *q;
-    char *loc = gh_pool_alloc(&c->pool, 4096 + 32);
-    size_t n = 0, room = 4096;
-    struct gh_str args = { NULL, 0 };
+    static const struct { const char *name; size_t len; } vars[] = {
+        { "$scheme", 7 }, { "$host", 5 }, { "$uri", 4 },
+        { "$request_uri", 12 }, { "$args", 5 }, { "$remote_addr", 12 },
+    };
+    const struct conn_vars *cv = c->vars;
+    size_t n = 0;
 
-    if (loc == NULL)
-        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
-    q = memchr(target.p, '?', target.len);
-    if (q != NULL) {
-        args.p = q + 1;
-        args.len = target.len - (size_t) (q + 1 - target.p);
-    }
-    for (size_t i = 0; host.p != NULL && i < host.len; i++)
-        if (host.p[i] == ':' && memchr(host.p, ']', host.len) == NULL) {
-            host.len = i;       /* drop the port (not in an IPv6 literal) */
-            break;
-        }
-    n = (size_t) snprintf(loc, room, "Location: ");
     while (*t != '\0' && n < room) {
-        static const struct { const char *name; size_t len; } vars[] = {
-            { "$scheme", 7 }, { "$host", 5 }, { "$uri", 4 },
-            { "$request_uri", 12 }, { "$args", 5 },
-        };
         const char *v = NULL;
         size_t vlen = 0, k;
 
@@ -715,28 +730,101 @@ conn_redirect(struct gh_conn *c, struct gh_str host, struct gh_str target,
                 break;
         }
         if (*t != '$' || k == GH_NELEM(vars)) {
-            loc[n++] = *t++;
+            out[n++] = *t++;
             continue;
         }
         switch (k) {
         case 0: v = "http"; vlen = 4; break;
-        case 1: v = host.p; vlen = host.len; break;
-        case 2: v = norm; vlen = nlen; break;
-        case 3: v = target.p; vlen = target.len; break;
-        default: v = args.p; vlen = args.len; break;
+        case 1: v = cv->host.p; vlen = cv->host.len; break;
+        case 2: v = cv->norm.p; vlen = cv->norm.len; break;
+        case 3: v = cv->target.p; vlen = cv->target.len; break;
+        case 4: v = cv->args.p; vlen = cv->args.len; break;
+        default: v = c->peer_ip; vlen = strlen(c->peer_ip); break;
         }
-        if (v != NULL && n + vlen < room) {
-            memcpy(loc + n, v, vlen);
-            n += vlen;
-        }
+        if (n + vlen > room)
+            return room;
+        if (vlen > 0)
+            memcpy(out + n, v, vlen);
+        n += vlen;
         t += vars[k].len;
     }
-    if (n + 3 > room)
+    return *t == '\0' ? n : room;
+}
+
+/* Route action `redirect`: Location from the template (conn_expand()). */
+static int
+conn_redirect(struct gh_conn *c)
+{
+    char *loc = gh_pool_alloc(&c->pool, 4096 + 32);
+    size_t n, room = 4096;
+
+    if (loc == NULL)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
+    memcpy(loc, "Location: ", 10);
+    n = conn_expand(c, c->route->redirect.to, loc + 10, room - 10);
+    if (n >= room - 10)
         return conn_error(c, 500, GH_LOG_ERROR, 0,
                           "redirect location too long");
-    memcpy(loc + n, "\r\n", 3);
+    memcpy(loc + 10 + n, "\r\n", 3);
     conn_answer_locally(c);
     return conn_respond(c, (int) c->route->redirect.status, loc);
+}
+
+/* Is a peer's field NAME replaced or removed by OPS? */
+static int
+conn_hdr_dropped(const struct gh_hdr_ops *ops, struct gh_str name)
+{
+    for (uint32_t i = 0; i < ops->n; i++) {
+        const struct gh_hdr_op *o = &ops->v[i];
+
+        if (o->op != GH_HOP_ADD && o->name_len == name.len
+            && strncasecmp(o->name, name.p, name.len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * The set and add fields of SITE_OPS then ROUTE_OPS into B, values
+ * expanded; a site field the route sets or removes is left out.
+ */
+static int
+conn_hdr_emit(struct gh_conn *c, struct gh_buf *b,
+              const struct gh_hdr_ops *site_ops,
+              const struct gh_hdr_ops *route_ops)
+{
+    const struct gh_hdr_ops *all[2] = { site_ops, route_ops };
+    char val[CONN_EXPAND_MAX];
+    int rc = GH_OK;
+
+    for (int k = 0; k < 2; k++) {
+        for (uint32_t i = 0; i < all[k]->n; i++) {
+            const struct gh_hdr_op *o = &all[k]->v[i];
+            size_t n;
+
+            if (o->op == GH_HOP_REMOVE
+                || (k == 0 && conn_hdr_dropped(route_ops, (struct gh_str) {
+                        o->name, o->name_len })))
+                continue;
+            n = conn_expand(c, o->value, val, sizeof(val));
+            if (n >= sizeof(val))
+                return GH_ERR;
+            rc |= buf_printf(b, "%s: %.*s\r\n", o->name, (int) n, val);
+        }
+    }
+    return rc;
+}
+
+/* A peer's field NAME is left out for the site's or the route's OPS. */
+static int
+conn_hdr_skip(const struct gh_conn *c, int resp, struct gh_str name)
+{
+    if (c->route == NULL)
+        return 0;
+    return resp ? conn_hdr_dropped(&c->site->resp_hdrs, name)
+                  || conn_hdr_dropped(&c->route->resp_hdrs, name)
+                : conn_hdr_dropped(&c->site->req_hdrs, name)
+                  || conn_hdr_dropped(&c->route->req_hdrs, name);
 }
 
 /* strip_prefix: the target without the route's path ("/api/x?y" on route
@@ -764,33 +852,41 @@ conn_strip_prefix(struct gh_conn *c, struct gh_str target)
     return (struct gh_str) { target.p + cut, target.len - cut };
 }
 
-/* The client's address against the site's rules, then the route's. */
-static int
-conn_acl_allows(struct gh_conn *c)
+/* HOST without its port (an IPv6 literal keeps its colons). */
+static size_t
+conn_host_len(struct gh_str host)
 {
-    uint8_t a[16] = { 0 };
-    struct in_addr a4;
+    const char *rb;
 
-    if (inet_pton(AF_INET, c->peer_ip, &a4) == 1) {
-        a[10] = a[11] = 0xff;
-        memcpy(&a[12], &a4, 4);
-    } else if (inet_pton(AF_INET6, c->peer_ip, a) != 1) {
-        return 0;       /* not an IP client: no rule can allow it */
-    }
-    return gh_route_acl_allows(&c->site->acl, a)
-           && gh_route_acl_allows(&c->route->acl, a);
+    if (host.p == NULL)
+        return 0;
+    if (host.len > 0 && host.p[0] == '['
+        && (rb = memchr(host.p, ']', host.len)) != NULL)
+        return (size_t) (rb - host.p) + 1;     /* "[::1]:8080" */
+    for (size_t i = 0; i < host.len; i++)
+        if (host.p[i] == ':')
+            return i;
+    return host.len;
 }
 
-/* "Allow: GET, HEAD\r\n" for the route's methods, in the request pool. */
+/* The client's address against ACL. */
+static int
+conn_acl_allows(struct gh_conn *c, const struct gh_acl *acl)
+{
+    /* Not an IP client: no rule can allow it. */
+    return c->peer_is_ip && gh_route_acl_allows(acl, c->peer_addr);
+}
+
+/* "Allow: GET, HEAD\r\n" for the METHODS bits, in the request pool. */
 static const char *
-conn_allow_header(struct gh_conn *c)
+conn_allow_header(struct gh_conn *c, uint64_t methods)
 {
     char buf[512];
     size_t n = (size_t) snprintf(buf, sizeof(buf), "Allow:");
     int first = 1;
 
     for (unsigned m = 0; m < 64 && n < sizeof(buf) - 32; m++) {
-        if (!(c->route->methods & (1ULL << m)))
+        if (!(methods & (1ULL << m)))
             continue;
         n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s %s",
                                first ? "" : ",",
@@ -801,14 +897,113 @@ conn_allow_header(struct gh_conn *c)
     return gh_pool_strndup(&c->pool, buf, n);
 }
 
+/* The first field named NAME (LEN bytes, any case) of the request. */
+static const struct gh_hdr *
+conn_req_field(const struct gh_conn *c, const char *name, size_t len)
+{
+    for (uint32_t i = 0; i < c->req.nhdrs; i++) {
+        const struct gh_hdr *h = &c->req.hdrs[i];
+
+        if (h->name.len == len && strncasecmp(h->name.p, name, len) == 0)
+            return h;
+    }
+    return NULL;
+}
+
+/*
+ * The route's rate_limit, shared by every worker (shm/ctable.h): GH_OK to
+ * go on, else the 429 is under way.  A request without the key (no
+ * header, a client that is not IP) is not limited.
+ */
+static int
+conn_rate_limit(struct gh_conn *c)
+{
+    const struct gh_rate_limit *rl = &c->route->rate;
+    struct gh_worker *w = c->w;
+    const struct gh_hdr *h;
+    struct gh_ct_key key;
+    struct timespec ts;
+    uint64_t retry = 1, now_us;
+    char *extra;
+    int rc;
+
+    if (rl->key == GH_RATE_IP) {
+        if (!c->peer_is_ip)
+            return GH_OK;
+        gh_ctable_key_addr(c->route->shm, c->peer_addr, &key);
+    } else {
+        h = conn_req_field(c, rl->key_name, strlen(rl->key_name));
+        if (h == NULL)
+            return GH_OK;
+        gh_ctable_key_bytes(w->shm, c->route->shm, h->value.p, h->value.len,
+                            &key);
+    }
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+    now_us = (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+    rc = gh_ctable_rate(w->shm, &key, rl->interval_us, rl->burst, now_us,
+                        &retry);
+    if (rc == GH_ERR && w->loop.now - w->ct_warned >= 1000) {
+        w->ct_warned = w->loop.now;
+        conn_log(c, GH_LOG_ALERT, 0, "rate limit not applied: the shared "
+                 "table's lock is broken");
+    }
+    if (rc != GH_DECLINED)
+        return GH_OK;
+    conn_log(c, GH_LOG_INFO, 0, "rate limit of route \"%s\" exceeded (%s, "
+             "burst %" PRIu32 ")", c->route->name, rl->rate_text, rl->burst);
+    extra = gh_pool_alloc(&c->pool, 48);
+    if (extra != NULL)
+        snprintf(extra, 48, "Retry-After: %" PRIu64 "\r\n", retry);
+    conn_refuse(c, 429, extra);
+    return GH_DECLINED;
+}
+
+/*
+ * auth_basic of the route, else of the site: GH_OK to go on, else the
+ * 401 is under way.
+ */
+static int
+conn_auth(struct gh_conn *c)
+{
+    const struct gh_auth_basic *a = c->route->auth.on ? &c->route->auth
+                                    : c->site->auth.on ? &c->site->auth
+                                    : NULL;
+    const struct gh_hdr *h;
+    const char *user;
+    char *extra;
+    size_t n;
+
+    if (a == NULL)
+        return GH_OK;
+    h = conn_req_field(c, "authorization", 13);
+    if (gh_auth_basic_check(a->pw, h ? h->value.p : NULL,
+                            h ? h->value.len : 0, &user, NULL) == GH_OK)
+        return GH_OK;
+    if (h == NULL)
+        conn_log(c, GH_LOG_INFO, 0, "no credentials for realm \"%s\"",
+                 a->realm);
+    else
+        conn_log(c, GH_LOG_ERROR, 0, "authentication failed for realm "
+                 "\"%s\"", a->realm);
+    n = strlen(a->realm) + 64;
+    extra = gh_pool_alloc(&c->pool, n);
+    if (extra != NULL)
+        snprintf(extra, n, "WWW-Authenticate: Basic realm=\"%s\", "
+                 "charset=\"UTF-8\"\r\n", a->realm);
+    conn_refuse(c, 401, extra);
+    return GH_DECLINED;
+}
+
 static int
 conn_route(struct gh_conn *c)
 {
     const struct gh_conf *conf = c->w->conf;
     struct gh_http_msg *rq = &c->req;
     const char *head = c->in->data + c->in->start + c->scan_skip;
-    struct gh_str host = { NULL, 0 }, target = rq->url, path;
+    struct gh_str host = { NULL, 0 }, target = rq->url, path, query;
     struct http_parser_url pu;
+    struct gh_route_req rr;
+    uint64_t allow;
     char *norm;
     ssize_t nlen;
 
@@ -855,20 +1050,55 @@ conn_route(struct gh_conn *c)
         return conn_error(c, 400, GH_LOG_INFO, 0,
                           "client sent invalid path");
     c->site = gh_route_site(c->l->sites, c->l->nsites, host.p, host.len);
-    c->route = c->site ? gh_route_find(c->site, norm, (size_t) nlen) : NULL;
-    if (c->route == NULL)
-        return conn_error(c, 404, GH_LOG_INFO, 0, "no route for the path");
-    if ((c->site->acl.n > 0 || c->route->acl.n > 0) && !conn_acl_allows(c)) {
+    if (c->site == NULL)
+        return conn_error(c, 404, GH_LOG_INFO, 0, "no site for the host");
+    if (c->site->acl.n > 0 && !conn_acl_allows(c, &c->site->acl)) {
         conn_log(c, GH_LOG_ERROR, 0, "access forbidden by rule");
         return conn_refuse(c, 403, NULL);
     }
-    if (c->route->methods != 0
-        && !(c->route->methods & (1ULL << (rq->parser.method & 63)))) {
-        conn_log(c, GH_LOG_INFO, 0, "method not allowed on this route");
-        return conn_refuse(c, 405, conn_allow_header(c));
+    query = (struct gh_str) { path.p + path.len, target.len - path.len };
+    if (query.len > 0 && query.p[0] == '?') {
+        const char *hash = memchr(query.p, '#', query.len);
+
+        query.p++;
+        query.len = hash ? (size_t) (hash - query.p) : query.len - 1;
+    } else {
+        query.len = 0;
     }
-    if (conf->limits.body_size && rq->content_length > 0
-        && (uint64_t) rq->content_length > conf->limits.body_size)
+    rr = (struct gh_route_req) { norm, (size_t) nlen, host.p, host.len,
+                                 query, rq->parser.method, rq };
+    if ((c->vars = gh_pool_alloc(&c->pool, sizeof(*c->vars))) == NULL)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
+    c->vars->host = (struct gh_str) { host.p, conn_host_len(host) };
+    c->vars->target = target;
+    c->vars->norm = (struct gh_str) { norm, (size_t) nlen };
+    c->vars->args = (struct gh_str) { NULL, 0 };
+    if (memchr(target.p, '?', target.len) != NULL) {
+        const char *q = memchr(target.p, '?', target.len);
+
+        c->vars->args = (struct gh_str) {
+            q + 1, target.len - (size_t) (q + 1 - target.p) };
+    }
+    c->route = gh_route_match(c->site, &rr, &allow);
+    if (c->route == NULL && allow != 0) {
+        conn_log(c, GH_LOG_INFO, 0, "method not allowed on this route");
+        return conn_refuse(c, 405, conn_allow_header(c, allow));
+    }
+    if (c->route == NULL)
+        return conn_error(c, 404, GH_LOG_INFO, 0, "no route for the path");
+    if (c->route->acl.n > 0 && !conn_acl_allows(c, &c->route->acl)) {
+        conn_log(c, GH_LOG_ERROR, 0, "access forbidden by rule");
+        return conn_refuse(c, 403, NULL);
+    }
+    if (c->route->rate.on && conn_rate_limit(c) != GH_OK)
+        return GH_OK;
+    if (conn_auth(c) != GH_OK)
+        return GH_OK;
+    c->body_max = c->route->has_body_size ? c->route->body_size
+                  : conf->limits.body_size;
+    rq->body_max = c->body_max;
+    if (c->body_max && rq->content_length > 0
+        && (uint64_t) rq->content_length > c->body_max)
         return conn_error(c, 413, GH_LOG_INFO, 0,
                           "client intended to send too large body");
     if (c->route->root != NULL)
@@ -878,7 +1108,7 @@ conn_route(struct gh_conn *c)
     if (c->route->ret.status != 0)
         return conn_return(c);
     if (c->route->redirect.status != 0)
-        return conn_redirect(c, host, target, norm, (size_t) nlen);
+        return conn_redirect(c);
     if (c->route->strip_prefix)
         target = conn_strip_prefix(c, target);
     if (conn_build_upstream_head(c, host, target) != GH_OK)
@@ -924,9 +1154,21 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
     const struct gh_hdr *xff = NULL, *upg = NULL;
     struct gh_buf *b;
     int rc = GH_OK;
+    int ops = c->site->req_hdrs.n || c->route->req_hdrs.n;
+#define CONN_GEN(name) (!ops || !conn_hdr_skip(c, 0, (struct gh_str) \
+                                               GH_STR(name)))
 
-    if (conn_ensure(c, &c->out, (uint32_t) GH_MAX(GH_BUF_SIZE,
-                                                  c->head_len + 1024))
+    /* The head as received, a byte more per field ("a:b" goes as "a: b"),
+     * our own fields, and the configured ones at their largest. */
+    size_t need = c->head_len + rq->nhdrs + 1024;
+
+    for (int k = 0; k < 2 && ops; k++) {
+        const struct gh_hdr_ops *o = k ? &c->route->req_hdrs
+                                       : &c->site->req_hdrs;
+
+        need += o->n * (size_t) (CONN_EXPAND_MAX + 64);
+    }
+    if (conn_ensure(c, &c->out, (uint32_t) GH_MAX(GH_BUF_SIZE, need))
         != GH_OK)
         return GH_ERR;
     b = c->out;
@@ -952,6 +1194,8 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
         case GH_HDR_EXPECT:
             continue;
         case GH_HDR_HOST:
+            if (ops && conn_hdr_skip(c, 0, h->name))
+                continue;
             /* An absolute-form target's authority wins (RFC 9112 3.2.2). */
             if (host.p != h->value.p) {
                 rc |= buf_printf(b, "Host: %.*s\r\n", (int) host.len,
@@ -962,24 +1206,30 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
         default:
             break;
         }
-        if (!h->hop)
+        if (!h->hop && !(ops && conn_hdr_skip(c, 0, h->name)))
             rc |= buf_add_hdr(b, h);
     }
-    if (rq->host == NULL)
+    if (ops)
+        rc |= conn_hdr_emit(c, b, &c->site->req_hdrs, &c->route->req_hdrs);
+    if (rq->host == NULL && CONN_GEN("host"))
         rc |= buf_printf(b, "Host: %.*s\r\n", host.p ? (int) host.len
                          : (int) strlen(c->route->upstream->name),
                          host.p ? host.p : c->route->upstream->name);
-    if (xff != NULL)
+    if (xff != NULL && CONN_GEN("x-forwarded-for"))
         rc |= buf_printf(b, "X-Forwarded-For: %.*s, %s\r\n",
                          (int) xff->value.len, xff->value.p, c->peer_ip);
-    else
+    else if (CONN_GEN("x-forwarded-for"))
         rc |= buf_printf(b, "X-Forwarded-For: %s\r\n", c->peer_ip);
-    rc |= buf_printf(b, "X-Real-IP: %s\r\nX-Forwarded-Proto: http\r\n",
-                     c->peer_ip);
-    if (host.p != NULL)
+    if (CONN_GEN("x-real-ip"))
+        rc |= buf_printf(b, "X-Real-IP: %s\r\n", c->peer_ip);
+    if (CONN_GEN("x-forwarded-proto"))
+        rc |= BUF_ADDS(b, "X-Forwarded-Proto: http\r\n");
+    if (host.p != NULL && CONN_GEN("x-forwarded-host"))
         rc |= buf_printf(b, "X-Forwarded-Host: %.*s\r\n", (int) host.len,
                          host.p);
-    rc |= BUF_ADDS(b, "Via: 1.1 gatehouse\r\n");
+    if (CONN_GEN("via"))
+        rc |= BUF_ADDS(b, "Via: 1.1 gatehouse\r\n");
+#undef CONN_GEN
     if (rq->chunked)
         rc |= BUF_ADDS(b, "Transfer-Encoding: chunked\r\n");
     else if (rq->content_length >= 0)
@@ -1334,7 +1584,7 @@ static int
 conn_req_body(void *arg, const char *p, size_t n)
 {
     struct gh_conn *c = arg;
-    uint64_t max = c->w->conf->limits.body_size;
+    uint64_t max = c->body_max;
 
     c->req_body += n;
     if (max && c->req_body > max) {
@@ -1370,7 +1620,7 @@ conn_send_req(struct gh_conn *c)
                 n = GH_MIN(n, gh_buf_room(out) / 2);
             used = gh_http_feed_body(&c->req, in->data + in->start, n, &why);
             if (used < 0) {
-                if (c->status == 413)
+                if (c->status == 413 || c->req.too_large)
                     return conn_error(c, 413, GH_LOG_INFO, 0,
                                       "client sent too large body");
                 c->status = 0;
@@ -1391,6 +1641,10 @@ conn_send_req(struct gh_conn *c)
             ssize_t n;
 
             if (!c->uwr) {
+                /* The backend is slow to take the body, not the client:
+                 * this wait is not the client's. */
+                if (c->rate_what == CONN_RATE_BODY)
+                    c->rate_what = 0;
                 conn_wait(c, GH_WAIT_UP_WRITE, conf->timeouts.upstream_send);
                 return GH_AGAIN;
             }
@@ -1431,6 +1685,10 @@ conn_send_req(struct gh_conn *c)
             }
             gh_buf_compact(in);
             n = conn_recv(c, 0, in);
+            if (n > 0 && conn_rate(c, CONN_RATE_BODY, (size_t) n) != GH_OK) {
+                c->status = 408;
+                return conn_respond(c, 408, NULL) == GH_OK ? GH_OK : GH_ERR;
+            }
             if (n > 0 || n == GH_AGAIN)
                 continue;
             conn_log(c, GH_LOG_INFO, n == 0 ? 0 : errno, n == 0
@@ -1632,10 +1890,12 @@ conn_build_client_head(struct gh_conn *c)
             rc |= buf_add_hdr(b, h);
             continue;
         }
-        if (!h->hop && !conn_hidden(c, h->name))
+        if (!h->hop && !conn_hidden(c, h->name)
+            && !conn_hdr_skip(c, 1, h->name))
             rc |= buf_add_hdr(b, h);
     }
-    if (conn_hidden(c, (struct gh_str) GH_STR("server")))
+    if (conn_hidden(c, (struct gh_str) GH_STR("server"))
+        && !conn_hdr_skip(c, 1, (struct gh_str) GH_STR("server")))
         rc |= buf_printf(b, "Server: %s\r\n", conn_server_token(c));
     rc |= BUF_ADDS(b, "Via: 1.1 gatehouse\r\n");
     if (c->resp_mode == GH_BODY_CHUNKED)
@@ -1662,6 +1922,97 @@ conn_build_client_head(struct gh_conn *c)
 
 /* ---- RELAY_RESP and SEND_LOCAL: bytes to the client ---------------------- */
 
+/*
+ * limits.min_body_rate / min_response_rate: N more bytes moved for WHAT
+ * (CONN_RATE_BODY read, CONN_RATE_RESP written).  Over each rate_window
+ * the client must have moved rate x window bytes; GH_ERR (logged) when it
+ * did not.  Only time spent waiting on the client counts: a body window
+ * closes when the backend is the one slow to take the body, a response
+ * window opens when gatehouse must wait for the client to make room
+ * (conn_wait_write()) and closes when the client has taken all there was.
+ * A body is judged when bytes arrive (a client that sends none at all is
+ * left to timeouts.client_body); a reader at the end of each window it
+ * kept gatehouse waiting, by what it took out of the socket (SIOCOUTQ).
+ */
+static int
+conn_rate(struct gh_conn *c, unsigned what, size_t n)
+{
+    const struct gh_limits *lim = &c->w->conf->limits;
+    uint64_t min = what == CONN_RATE_BODY ? lim->min_body_rate
+                                          : lim->min_response_rate;
+    gh_msec now = c->w->loop.now, span;
+    uint64_t moved;
+    int q = 0;
+
+    if (min == 0)
+        return GH_OK;
+    if (c->rate_what != what) {
+        c->rate_what = (uint8_t) what;
+        c->rate_t = now;
+        c->rate_n = 0;
+        c->rate_q0 = 0;
+        /* What the kernel still held for the client when the window
+         * began (the N bytes just written were not there yet). */
+        if (what == CONN_RATE_RESP && ioctl(c->ev.fd, SIOCOUTQ, &q) == 0
+            && (size_t) q > n)
+            c->rate_q0 = (uint32_t) q - (uint32_t) n;
+    }
+    c->rate_n += n;
+    span = now - c->rate_t;
+    if (span < lim->rate_window || (what == CONN_RATE_RESP && n > 0))
+        return GH_OK;       /* a reader is judged only while it blocks us */
+    moved = c->rate_n;
+    if (what == CONN_RATE_RESP) {
+        /* A reader is judged by what it took out of the socket, not by
+         * what fitted into the kernel's buffers. */
+        if (ioctl(c->ev.fd, SIOCOUTQ, &q) != 0 || q < 0)
+            q = 0;
+        moved = moved + c->rate_q0 > (uint64_t) q
+                ? moved + c->rate_q0 - (uint64_t) q : 0;
+    }
+    if (moved * 1000 < min * (uint64_t) span) {
+        conn_log(c, GH_LOG_INFO, 0, "client %s %" PRIu64 " bytes in %"
+                 PRId64 " ms, below limits.%s", what == CONN_RATE_BODY
+                 ? "sent the body at" : "read the response at", moved,
+                 (int64_t) span, what == CONN_RATE_BODY ? "min_body_rate"
+                 : "min_response_rate");
+        c->keepalive = 0;
+        if (what == CONN_RATE_RESP) {
+            /* Reset, not FIN: the kernel would otherwise keep feeding the
+             * megabytes in the send buffer to the slow reader. */
+            struct linger lg = { 1, 0 };
+
+            (void) setsockopt(c->ev.fd, SOL_SOCKET, SO_LINGER, &lg,
+                              sizeof(lg));
+        }
+        return GH_ERR;
+    }
+    c->rate_t = now;
+    c->rate_n = 0;
+    c->rate_q0 = (uint32_t) q;
+    return GH_OK;
+}
+
+/*
+ * Wait for the client to take more: timeouts.client_body, or with
+ * min_response_rate until the end of the rate window, when the reader is
+ * judged by what it took (conn_timeout()).
+ */
+static void
+conn_wait_write(struct gh_conn *c)
+{
+    const struct gh_conf *conf = c->w->conf;
+    gh_msec ms = conf->timeouts.client_body;
+
+    if (conf->limits.min_response_rate != 0) {
+        if (c->rate_what != CONN_RATE_RESP)
+            (void) conn_rate(c, CONN_RATE_RESP, 0);     /* start a window */
+        ms = GH_MIN(ms, GH_MAX(1, c->rate_t + conf->limits.rate_window
+                                  - c->w->loop.now));
+    }
+    conn_wait(c, GH_WAIT_CLIENT_WRITE, ms);
+}
+
 /* Write `cout` to the client.  GH_OK when empty, GH_AGAIN, or GH_ERR. */
 static int
 conn_flush(struct gh_conn *c)
@@ -1672,7 +2023,7 @@ conn_flush(struct gh_conn *c)
         ssize_t n;
 
         if (!c->cwr) {
-            conn_wait(c, GH_WAIT_CLIENT_WRITE, c->w->conf->timeouts.client_body);
+            conn_wait_write(c);
             return GH_AGAIN;
         }
         n = send(c->ev.fd, b->data + b->start, gh_buf_len(b), MSG_NOSIGNAL);
@@ -1681,6 +2032,8 @@ conn_flush(struct gh_conn *c)
             if ((size_t) n < gh_buf_len(b))
                 c->cwr = 0;
             b->start += (uint32_t) n;
+            if (conn_rate(c, CONN_RATE_RESP, (size_t) n) != GH_OK)
+                return GH_ERR;
             continue;
         }
         if (n == -1 && errno == EAGAIN) {
@@ -1695,6 +2048,8 @@ conn_flush(struct gh_conn *c)
     }
     if (b != NULL)
         b->start = b->end = 0;
+    if (c->rate_what == CONN_RATE_RESP)
+        c->rate_what = 0;   /* caught up: the next wait opens a window */
     return GH_OK;
 }
 
@@ -1835,7 +2190,7 @@ conn_send_local(struct gh_conn *c)
         ssize_t n;
 
         if (!c->cwr) {
-            conn_wait(c, GH_WAIT_CLIENT_WRITE, c->w->conf->timeouts.client_body);
+            conn_wait_write(c);
             return GH_AGAIN;
         }
         n = sendfile(c->ev.fd, c->file_fd, &c->file_off,
@@ -1844,6 +2199,8 @@ conn_send_local(struct gh_conn *c)
             c->resp_started = 1;
             c->file_left -= n;
             c->body_sent += (uint64_t) n;
+            if (conn_rate(c, CONN_RATE_RESP, (size_t) n) != GH_OK)
+                return GH_ERR;
             continue;
         }
         if (n == -1 && errno == EAGAIN) {
@@ -2063,6 +2420,7 @@ conn_reset_request(struct gh_conn *c)
     c->tried.n = 0;
     c->up_idx = -1;
     c->have_hash = 0;
+    c->rate_what = 0;
 }
 
 static int
@@ -2221,6 +2579,13 @@ conn_timeout(struct gh_timer *t)
         }
         break;
     case GH_WAIT_CLIENT_WRITE:
+        if (c->w->conf->limits.min_response_rate != 0) {
+            /* The end of a rate window: the reader keeps up, or is cut
+             * (conn_rate() logs it). */
+            if (conn_rate(c, CONN_RATE_RESP, 0) == GH_OK)
+                rc = GH_OK;
+            break;
+        }
         conn_log(c, GH_LOG_INFO, ETIMEDOUT, "client timed out");
         break;
     case GH_WAIT_UP_CONNECT:
@@ -2253,6 +2618,71 @@ conn_timeout(struct gh_timer *t)
 
 /* ---- life cycle ------------------------------------------------------------ */
 
+/*
+ * limits.total_connections and limits.client_connections, counted for the
+ * whole daemon in the segment.  GH_OK: C may go on (what was counted is
+ * given back by conn_unadmit()); GH_DECLINED: close it (logged).
+ */
+static int
+conn_admit(struct gh_conn *c)
+{
+    struct gh_worker *w = c->w;
+    const struct gh_limits *lim = &w->conf->limits;
+    struct gh_ct_key key;
+    int rc;
+
+    if (lim->total_connections != 0) {
+        if (gh_state_conn_open(w->shm, w->ct_held, lim->total_connections)
+            != GH_OK) {
+            if (w->loop.now - w->total_warned >= 1000) {
+                w->total_warned = w->loop.now;
+                gh_log(GH_LOG_WARN, 0, "%" PRIu64 " connections for the "
+                       "whole daemon (limits.total_connections) reached: "
+                       "closing new ones, client: %s, server: %s",
+                       lim->total_connections, c->peer, c->l->addr.text);
+            }
+            return GH_DECLINED;
+        }
+        c->total_counted = 1;
+    }
+    if (lim->client_connections == 0 || !c->peer_is_ip)
+        return GH_OK;
+    gh_ctable_key_addr(0, c->peer_addr, &key);
+    rc = gh_ctable_conn_enter(w->shm, w->ct_held, &key,
+                              (uint32_t) lim->client_connections,
+                              &c->ct_entry);
+    if (rc == GH_DECLINED) {
+        gh_log(GH_LOG_INFO, 0, "too many connections from this client "
+               "(limits.client_connections = %" PRIu64 "), closing it, "
+               "client: %s, server: %s", lim->client_connections, c->peer,
+               c->l->addr.text);
+        return GH_DECLINED;
+    }
+    if (rc != GH_OK && w->loop.now - w->ct_warned >= 1000) {
+        w->ct_warned = w->loop.now;
+        gh_log(rc == GH_ERR ? GH_LOG_ALERT : GH_LOG_WARN, 0, "client %s "
+               "not counted for limits.client_connections: %s", c->peer,
+               rc == GH_ERR ? "the shared table's lock is broken"
+               : "the shared client table is full here (raise "
+                 "limits.client_table_size)");
+    }
+    return GH_OK;
+}
+
+/* Give back what conn_admit() counted; safe to call twice. */
+static void
+conn_unadmit(struct gh_conn *c)
+{
+    if (c->ct_entry != 0) {
+        gh_ctable_conn_leave(c->w->shm, c->w->ct_held, c->ct_entry);
+        c->ct_entry = 0;
+    }
+    if (c->total_counted) {
+        gh_state_conn_close(c->w->shm, c->w->ct_held);
+        c->total_counted = 0;
+    }
+}
+
 void
 gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
                const struct sockaddr *sa, socklen_t salen)
@@ -2284,19 +2714,31 @@ gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
         inet_ntop(AF_INET, &s4->sin_addr, c->peer_ip, sizeof(c->peer_ip));
         snprintf(c->peer, sizeof(c->peer), "%s:%u", c->peer_ip,
                  ntohs(s4->sin_port));
+        c->peer_addr[10] = c->peer_addr[11] = 0xff;
+        memcpy(&c->peer_addr[12], &s4->sin_addr, 4);
+        c->peer_is_ip = 1;
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) sa;
 
         inet_ntop(AF_INET6, &s6->sin6_addr, c->peer_ip, sizeof(c->peer_ip));
         snprintf(c->peer, sizeof(c->peer), "[%s]:%u", c->peer_ip,
                  ntohs(s6->sin6_port));
+        memcpy(c->peer_addr, &s6->sin6_addr, 16);
+        c->peer_is_ip = 1;
     } else {
         snprintf(c->peer_ip, sizeof(c->peer_ip), "unix");
         snprintf(c->peer, sizeof(c->peer), "unix");
     }
     (void) salen;
+    if (conn_admit(c) != GH_OK) {
+        conn_unadmit(c);
+        (void) close(fd);
+        free(c);
+        return;
+    }
     if (gh_ev_add(&w->loop, &c->ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP)
         != GH_OK) {
+        conn_unadmit(c);
         gh_log(GH_LOG_CRIT, errno, "epoll_ctl() failed for client %s",
                c->peer);
         (void) close(fd);
@@ -2325,6 +2767,7 @@ gh_conn_close(struct gh_conn *c, const char *reason)
         gh_log(GH_LOG_DEBUG, 0, "close client %s: %s", c->peer, reason);
     gh_timer_del(&w->loop, &c->timer);
     conn_up_release(c, 0);
+    conn_unadmit(c);
     if (c->file_fd != -1)
         (void) close(c->file_fd);
     gh_buf_put(&c->in);
@@ -2344,6 +2787,50 @@ gh_conn_close(struct gh_conn *c, const char *reason)
                      (int64_t) w->nconns, __ATOMIC_RELAXED);
     gh_loop_defer_free(&w->loop, c);
     gh_worker_conn_closed(w);
+}
+
+/*
+ * Waiting for the next request on a kept-alive connection, nothing read,
+ * for at least CONN_RECLAIM_IDLE_MS (its timer was armed with
+ * timeouts.keepalive when it went idle): one that has just been answered
+ * is likely to carry another request at once, perhaps already on its way.
+ */
+static int
+conn_idle(const struct gh_conn *c)
+{
+    return c->state == GH_CONN_READ_HEAD && c->nreq > 0 && !c->head_timer
+           && (c->in == NULL || gh_buf_len(c->in) == 0)
+           && c->wait == GH_WAIT_CLIENT_READ && !c->w->draining
+           && c->timer.when - c->w->conf->timeouts.keepalive
+              + CONN_RECLAIM_IDLE_MS <= c->w->loop.now;
+}
+
+unsigned
+gh_conn_reclaim(struct gh_worker *w, unsigned max)
+{
+    struct gh_conn *pick[CONN_RECLAIM_MAX];
+    unsigned n = 0;
+
+    if (max > CONN_RECLAIM_MAX)
+        max = CONN_RECLAIM_MAX;
+    /* The MAX that have been idle longest: the earliest timers (all armed
+     * with timeouts.keepalive when they went idle). */
+    for (struct gh_conn *c = w->conns; c != NULL; c = c->next) {
+        unsigned i;
+
+        if (!conn_idle(c))
+            continue;
+        if (n == max && c->timer.when >= pick[n - 1]->timer.when)
+            continue;
+        i = n < max ? n++ : n - 1;
+        for (; i > 0 && pick[i - 1]->timer.when > c->timer.when; i--)
+            pick[i] = pick[i - 1];
+        pick[i] = c;
+    }
+    for (unsigned i = 0; i < n; i++)
+        gh_conn_close(pick[i], "idle keep-alive connection closed at "
+                      "limits.connections");
+    return n;
 }
 
 void

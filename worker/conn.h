@@ -55,6 +55,14 @@ enum gh_body_mode {
     GH_BODY_CHUNKED         /* re-chunked for an HTTP/1.1 client */
 };
 
+/* What templates ($host, $uri, ...) expand to, per request (pool). */
+struct conn_vars {
+    struct gh_str host;         /* without the port */
+    struct gh_str target;       /* as sent */
+    struct gh_str norm;         /* the normalised path */
+    struct gh_str args;         /* after '?' */
+};
+
 struct gh_conn {
     struct gh_ev              ev;       /* owns the client fd */
     struct gh_worker         *w;        /* borrows */
@@ -64,6 +72,7 @@ struct gh_conn {
     uint8_t                   state;    /* enum gh_conn_state */
     uint8_t                   wait;     /* enum gh_conn_wait */
     uint8_t                   resp_mode;/* enum gh_body_mode */
+    uint8_t                   rate_what;/* conn_rate(): window of what */
     unsigned                  crd:1, cwr:1, urd:1, uwr:1;  /* may read/write */
     unsigned                  keepalive:1;  /* keep the client connection */
     unsigned                  head_timer:1; /* header deadline is armed */
@@ -88,14 +97,21 @@ struct gh_conn {
     unsigned                  up_timeout:1; /* the last failure timed out */
     unsigned                  close_sent:1; /* response said Connection:
                                                close */
+    unsigned                  peer_is_ip:1; /* peer_addr is set */
+    unsigned                  total_counted:1;  /* in total_connections */
     uint32_t                  nreq;     /* requests served on it */
     uint32_t                  tries;    /* upstream attempts this request */
     int64_t                   up_idx;   /* server of this attempt, -1 none */
     struct gh_up_tried        tried;    /* servers that failed this request */
     uint32_t                  hash;     /* balance = "hash": the key's */
     gh_msec                   queue_until;  /* GH_WAIT_QUEUE gives up then */
+    gh_msec                   rate_t;   /* conn_rate() window start */
+    uint64_t                  rate_n;   /* bytes moved in the window */
+    uint32_t                  rate_q0;  /* SIOCOUTQ when it began */
     char                      peer[64];     /* "127.0.0.1:50312" */
     char                      peer_ip[48];  /* "127.0.0.1" */
+    uint8_t                   peer_addr[16];/* IPv4 as ::ffff:a.b.c.d */
+    gh_off                    ct_entry; /* client_connections entry, 0 none */
 
     struct gh_buf            *in;       /* from client; owns */
     struct gh_buf            *out;      /* to upstream; owns */
@@ -109,9 +125,11 @@ struct gh_conn {
     struct gh_http_msg        resp;
     const struct gh_site     *site;
     const struct gh_route    *route;
+    struct conn_vars         *vars;     /* set with route, pool */
     struct gh_upconn         *uc;       /* owns while serving */
     const struct gh_server   *up_server;/* last server tried, for logs */
     uint64_t                  req_body; /* decoded request body bytes */
+    uint64_t                  body_max; /* the route's body_size, 0: none */
     uint64_t                  body_sent;/* response body bytes to client */
     int                       status;
     int                       file_fd;  /* static file, -1 none */
@@ -130,6 +148,13 @@ void gh_conn_close(struct gh_conn *c, const char *reason);
 /* Graceful stop: make C's current (or waiting) request its last; an idle
  * C closes after a short grace. */
 void gh_conn_drain(struct gh_conn *c);
+/*
+ * At limits.connections: close up to MAX of W's idle keep-alive
+ * connections (idle for a second at least), those idle longest first, to
+ * make room for new clients.
+ * Returns how many were closed.
+ */
+unsigned gh_conn_reclaim(struct gh_worker *w, unsigned max);
 /* The shutdown timeout ran out: FIN C now and let it linger briefly. */
 void gh_conn_stop(struct gh_conn *c);
 

@@ -797,6 +797,14 @@ http_chunked(struct gh_http_msg *m, const char *p, size_t n, const char **why)
             i++;
             m->chunk_aux = 0;
             m->chunk_state = m->remaining ? CH_DATA : CH_TRAILER;
+            /* A chunk declared past the limit is refused now, not once
+             * its bytes have come (and perhaps been relayed). */
+            m->declared += m->remaining;
+            if (m->body_max != 0 && m->declared > m->body_max) {
+                m->too_large = 1;
+                *why = "chunked body larger than the limit";
+                return GH_ERR;
+            }
             break;
         case CH_DATA: {
             size_t k = (size_t) GH_MIN((uint64_t) (n - i), m->remaining);

@@ -72,6 +72,9 @@ struct gh_http_msg {
     uint64_t       remaining;   /* Content-Length or current chunk bytes */
     uint32_t       chunk_state; /* see http.c */
     uint32_t       chunk_aux;   /* digits / extension / trailer bytes */
+    uint64_t       declared;    /* sum of the chunk sizes so far */
+    uint64_t       body_max;    /* refuse a chunk past it; 0: no limit */
+    int            too_large;   /* the error was body_max */
     /* Body sink, set by the caller before feeding body bytes. */
     int          (*on_body)(void *arg, const char *p, size_t n);
     void          *arg;

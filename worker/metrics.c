@@ -327,7 +327,7 @@ prom_route(struct metrics_out *o, const char *name,
     metrics_str(o, "\",listen=\"");
     metrics_esc(o, metrics_site_listen(site), 0);
     metrics_str(o, "\",route=\"");
-    metrics_esc(o, r->path, 0);
+    metrics_esc(o, r->name, 0);
     metrics_str(o, "\"");
 }
 
@@ -665,7 +665,7 @@ json_sites(struct metrics_out *o, const struct gh_conf *conf,
             sr = gh_state_route(shm, r);
             metrics_str(o, first ? "{\"path\":" : ",{\"path\":");
             first = 0;
-            metrics_jstr(o, r->path);
+            metrics_jstr(o, r->name);
             metrics_fmt(o, ",\"requests\":%" PRIu64 ",\"responses\":{",
                         ld64(&sr->requests));
             for (int k = 0; k < 5; k++)

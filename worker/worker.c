@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "shm/ctable.h"
 #include "shm/state.h"
 #include "worker/conn.h"
 #include "worker/core/buf.h"
@@ -131,6 +132,16 @@ worker_accept_on(struct gh_worker *w, struct gh_lev *lv)
 
         if (w->draining || lv->ev.fd == -1)
             return;
+        if (w->nconns >= w->conf->limits.connections
+            && gh_conn_reclaim(w, 16) > 0) {
+            /* As nginx: idle keep-alive connections make room. */
+            if (w->loop.now - w->reclaim_warned >= 1000) {
+                w->reclaim_warned = w->loop.now;
+                gh_log(GH_LOG_NOTICE, 0, "closing idle keep-alive "
+                       "connections at %" PRIu64 " worker connections "
+                       "(limits.connections)", w->conf->limits.connections);
+            }
+        }
         if (w->nconns >= w->conf->limits.connections) {
             /* Once a second at most: under a flood the limit is reached
              * again after nearly every close. */
@@ -283,6 +294,11 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
     w->loop.sigmask = &waitmask;
     w->alog_buf = malloc(ALOG_SIZE);
     w->held = gh_state_proc_attach(shm, conf, (int32_t) getpid());
+    w->ct_held = gh_ctable_proc_attach(shm, (int32_t) getpid(),
+                                       (uint32_t) conf->limits.connections);
+    if (w->ct_held == NULL)
+        gh_log(GH_LOG_CRIT, 0, "shared memory full: this worker's client "
+               "connection counts cannot be given back should it die");
     if (w->held == NULL)
         gh_log(GH_LOG_CRIT, 0, "shared memory full: this worker's requests "
                "in flight cannot be given back should it die");

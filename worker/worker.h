@@ -33,10 +33,15 @@ struct gh_worker {
     uint32_t               slot;
     struct gh_upstream_rt *ups;     /* owns */
     struct gh_shm_held    *held;    /* in the segment; the master frees */
+    struct gh_shm_ct_held *ct_held; /* client connections and this
+                                       worker's share of the total */
     uint64_t               nconns;
     struct gh_conn        *conns;   /* all open client connections */
     int                    accept_paused;
     gh_msec                limit_warned;    /* last "not enough" line */
+    gh_msec                reclaim_warned;  /* last "closing idle" line */
+    gh_msec                total_warned;    /* total_connections line */
+    gh_msec                ct_warned;       /* client table full line */
     int                    draining;    /* QUIT: 1 finishing, 2 past the
                                            shutdown timeout: lingering */
     gh_msec                drain_deadline;

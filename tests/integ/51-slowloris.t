@@ -17,8 +17,8 @@
 #    reading client request headers"), the stalled bodies by
 #    timeouts.client_body (408, "... while sending request to upstream"),
 #    the idle ones closed; the workers' memory stays bounded (VmRSS per
-#    held connection is reported).  A body fed one byte a second is not cut
-#    while it flows: there is no minimum body rate yet (a TODO test).
+#    held connection is reported).  A body fed one byte a second is cut
+#    while it flows by limits.min_body_rate (100 bytes/s over 1 s windows).
 # B. limits.connections is smaller than the attack: the workers stop
 #    accepting (a [warn] line) and hold no more than the limit; what
 #    happens to new normal connections is measured and reported (they wait
@@ -449,7 +449,7 @@ sub summary {
 my $conf = <<'EOF';
 worker_rlimit_nofile = %%NOFILE%%;
 timeouts = { client_header = "2s"; client_body = "2s"; keepalive = "30s"; };
-limits = { connections = %%LIMIT%%; };
+limits = { connections = %%LIMIT%%; min_body_rate = "100"; rate_window = "1s"; };
 upstreams = { app = { keepalive = 16;
               servers = ( { address = "127.0.0.1:%%ORIGIN_a%%"; } ); };
               bodies = { keepalive = 16;
@@ -531,23 +531,28 @@ my %by = %{ $A->{by} };
                . '(%.2f .. %.2f s)', min(@d) // 0, max(0, @d)));
 }
 {
-    # rudy: no minimum body rate, so a body fed one byte a second lasts;
-    # once it stops, client_body cuts it.
+    # rudy: limits.min_body_rate cuts a body fed one byte a second while
+    # it flows; once the attack stops feeding, client_body cuts the rest.
     my @s = @{ $by{rudy} // [] };
     my @during = grep { $_->[5] < $A->{stop} } @s;
-    TODO: {
-        local $TODO = 'no minimum body rate yet (issue 7)';
-        cmp_ok(scalar @during, '>=', $MIX{rudy} / 2,
-               'A: a body fed 1 byte/s is cut during the attack');
-    }
+    cmp_ok(scalar @during, '>=', $MIX{rudy} / 2,
+           'A: a body fed 1 byte/s is cut during the attack (min_body_rate)');
+    my @slow408 = grep { $_->[1] ne '408' } @during;
+    is(scalar @slow408, 0, 'A: ... with a 408')
+        or diag(join "\n", map { "@$_" } @slow408[0 .. min($#slow408, 9)]);
+    like($gha->log_since($A->{mark}),
+         qr/\[info\] .*client sent the body at \d+ bytes in \d+ ms, below limits\.min_body_rate/,
+         'A: [info] says the body was below limits.min_body_rate');
     my @late = grep { $_->[5] >= $A->{stop} } @s;
     my @not408 = grep { $_->[1] ne '408' } @late;
     is(scalar @not408, 0, 'A: every drip-fed body ended with a 408 once it stopped')
         or diag(join "\n", map { "@$_" } @not408[0 .. min($#not408, 9)]);
+    # Cut by the rate at a byte (at once), else by client_body after the
+    # last byte.
     my @d = map { $_->[5] - $_->[4] } grep { $_->[1] eq '408' } @late;
-    is(scalar(grep { $_ < $BODY_TO - 0.1 || $_ > $BODY_TO + 1.5 } @d), 0,
-       sprintf('A: ... client_body after its last byte (%.2f .. %.2f s)',
-               min(@d) // 0, max(0, @d)));
+    is(scalar(grep { $_ >= 0.3 && ($_ < $BODY_TO - 0.1 || $_ > $BODY_TO + 1.5) } @d), 0,
+       sprintf('A: ... at a byte (min_body_rate) or client_body after the last one '
+               . '(%.2f .. %.2f s)', min(@d) // 0, max(0, @d)));
     note(sprintf 'A: drip-fed bodies lasted %.1f .. %.1f s, %d .. %d bytes each',
          min(map { $_->[5] - $_->[2] } @s) // 0,
          max(0, map { $_->[5] - $_->[2] } @s),
@@ -563,17 +568,22 @@ my %by = %{ $A->{by} };
     my $body = () = $log =~ m{$to\ while\ sending\ request\ to\ upstream,
                               \ client:\ 127\.0\.0\.1:\d+,\ server:\ \S+,
                               \ request:\ "POST\ /(?:rudy|stall)\ HTTP/1\.1"}gx;
+    my $body_to = $body;
+    $body += () = $log =~ m{\[info\]\ .*client\ sent\ the\ body\ at\ \d+\ bytes\ in\ \d+\ ms,
+                            \ below\ limits\.min_body_rate\ while\ sending\ request\ to\ upstream,
+                            \ client:\ 127\.0\.0\.1:\d+}gx;
     my $n408h = grep { $_->[1] eq '408' } @{ $by{slow} };
     my $n408b = grep { $_->[1] eq '408' } @{ $by{stall} }, @{ $by{rudy} };
     cmp_ok($hdr, '>=', $n408h, "A: an [info] line 'client timed out ... while "
            . "reading client request headers' per slowloris 408 ($hdr for $n408h)");
-    cmp_ok($body, '>=', $n408b, "A: an [info] line 'client timed out ... while "
-           . "sending request to upstream' per body 408 ($body for $n408b)");
+    cmp_ok($body, '>=', $n408b, "A: an [info] line 'client timed out' or 'below "
+           . "limits.min_body_rate' ... while sending request to upstream' per body 408 "
+           . "($body for $n408b)");
     # An idle connection closed at client_header gets an [info] line
     # ("client sent no request (110: Connection timed out)").
     my $all = () = $log =~ /\[info\] .*timed out.*client: 127\.0\.0\.1/g;
     my $nidle = grep { $_->[1] eq 'close' } @{ $by{idle} };
-    cmp_ok($all - $hdr - $body, '>=', $nidle,
+    cmp_ok($all - $hdr - $body_to, '>=', $nidle,
            "A: an [info] line per idle connection closed ($nidle)");
     my @bad = grep { /\[(crit|alert|emerg|error)\]/ } split /\n/, $log;
     is(scalar @bad, 0, 'A: no [error], [crit] or worse during the attack')

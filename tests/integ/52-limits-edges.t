@@ -196,12 +196,9 @@ limit_case(gh => $gl, name => 'target of 540 bytes, never ended', status => 408,
     is($o->count, $n0, 'chunked: the origin never got a complete request');
 
     # A chunk that declares more than body_size at once.
-    TODO: {
-        local $TODO = 'a chunk size over body_size is not refused until the bytes come';
-        is(status_of($gl, "POST /decl HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          . "100000\r\nabc", 1), 413,
-           'a chunk declared larger than body_size: 413 at once');
-    }
+    is(status_of($gl, "POST /decl HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      . "100000\r\nabc", 1), 413,
+       'a chunk declared larger than body_size: 413 at once');
 }
 
 # --- keepalive_requests = 2 -----------------------------------------------------------
@@ -303,12 +300,9 @@ EOF
     # The head to the upstream is written as "name: value" into a buffer of
     # max(32 KiB, head + 1 KiB): over 32 KiB, more than ~1000 fields sent
     # as "name:value" no longer fit.
-    TODO: {
-        local $TODO = 'a head over 32 KiB grows by a byte per "name:value" field when forwarded: 431';
-        is(status_of($gm, "GET /big?len=10 HTTP/1.1\r\nHost: x\r\nX-Fill: " . ('f' x 27000)
-                          . "\r\n" . ("a:b\r\n" x 1100) . "\r\n"), 200,
-           '33 kB head, 1100 fields without a space after the colon: 200');
-    }
+    is(status_of($gm, "GET /big?len=10 HTTP/1.1\r\nHost: x\r\nX-Fill: " . ('f' x 27000)
+                      . "\r\n" . ("a:b\r\n" x 1100) . "\r\n"), 200,
+       '33 kB head, 1100 fields without a space after the colon: 200');
 
     # body_size = 0 is unlimited: 12 MB, over the 10M default, both framings.
     my $body = 'B' x (12 * 1024 * 1024);
@@ -358,23 +352,26 @@ my ($wc) = $gc->children;
     $b->close;
 }
 {
-    # An idle keep-alive connection also holds the slot; nothing closes it
-    # early to make room (nginx reuses idle keep-alive connections when
-    # worker_connections runs out).
+    # An idle keep-alive connection also holds the slot; at the limit it
+    # is closed to make room (as nginx reuses idle keep-alive connections
+    # when worker_connections runs out).
     ok(wait_for(sub { (Load::port_sockets($wc, $PORT))[0] == 0 }, 3), 'the worker holds nothing');
+    my $mark = $gc->log_mark;
     my ($r0, $a) = $gc->request_keep($gc->build_request('/ka', close => 0));
     ok($r0 && $r0->status == 200 && !$r0->header('connection'), 'a keep-alive connection, now idle');
+    sleep 1.2;      # idle for a second: only such connections are closed
     my $b = $gc->connect;
     my $t0 = time;
     $b->send($gc->build_request('/after-idle'));
     my $r = $b->read_response(timeout => 6);
     my $dt = time - $t0;
     is($r && $r->status, 200, sprintf('a new connection is served (after %.2f s)', $dt));
-    TODO: {
-        local $TODO = 'idle keep-alive connections are not reclaimed at limits.connections';
-        cmp_ok($dt, '<', 1, 'at once: the idle connection made room');
-    }
-    cmp_ok($dt, '<', 3 + 1.5, 'at the latest when the idle one reaches timeouts.keepalive (3s)');
+    cmp_ok($dt, '<', 1, 'at once: the idle connection made room (not after timeouts.keepalive, 3s)');
+    ok($gc->wait_log([qr/\[notice\]/, qr/closing idle keep-alive connections at 1 worker connections/],
+                     $mark, 2), '[notice] says idle connections were closed')
+        or diag($gc->log_since($mark));
+    ok($a && !defined $a->read_response(timeout => 1) && ($a->eof || $a->was_reset),
+       'the idle connection was closed');
     $a->close if $a;
     $b->close;
 }
@@ -419,30 +416,24 @@ $gc->stop(name => 'C');
         like($out, qr/\Q$f\E:2: .*$b->[1]/, '... saying where and why') or diag($out);
     }
     # libconfig 1.5 keeps an integer written without the L suffix in 32
-    # bits: 4294967295 reads as -1, 4294967297 as 1.
-    TODO: {
-        local $TODO = 'integers of 2^31 and more need the L suffix; without it they wrap';
-        my ($rc, $out) = $check->('keepalive_requests = 4294967295;');
-        is($rc, 0, '-t accepts keepalive_requests = 4294967295 (its documented maximum)')
+    # bits (4294967295 reads as -1, 4294967297 as 1): refused, with why.
+    for my $kv ('keepalive_requests = 4294967295;', 'connections = 4294967297;',
+                'headers = 4294967306;', 'connections = 99999999999999999999;') {
+        my ($rc, $out, $f) = $check->($kv);
+        my ($n) = $kv =~ /(\d+)/;
+        is($rc, 1, "-t refuses limits { $kv } (not wrapped)");
+        like($out, qr/\Q$f\E:2: integer $n needs an L suffix \(${n}L\)/, '... saying where and how')
             or diag($out);
-        ($rc, $out) = $check->('connections = 4294967297;');
-        is($rc, 1, '-t refuses connections = 4294967297 (not read as 1)')
-            or diag(join "\n", grep { /connections/ } split /\n/, $out);
-        ($rc, $out) = $check->('headers = 4294967306;');
-        is($rc, 1, '-t refuses headers = 4294967306 (not read as 10)')
-            or diag(join "\n", grep { /headers =/ } split /\n/, $out);
     }
-    # Keys the issue asks for that do not exist yet.
-    TODO: {
-        local $TODO = 'not implemented (issue 7)';
-        my ($rc) = $check->('client_connections = 100;');
-        is($rc, 0, '-t accepts limits.client_connections (per client address)');
+    {
+        my ($rc, $out) = $check->('client_connections = 100;');
+        is($rc, 0, '-t accepts limits.client_connections (per client address)') or diag($out);
         my $f = "$dir/route-body.conf";
         Gatehouse::write_file($f, qq|error_log = "stderr";\n|
             . qq|sites = ( { listen = [ "127.0.0.1:1" ];\n|
             . qq|  routes = ( { path = "/up/"; root = "$dir"; body_size = "100M"; } ); } );\n|);
-        ($rc) = Gatehouse::run_cmd([Gatehouse::bin(), '-t', '-c', $f], 10);
-        is($rc, 0, '-t accepts a per-route body_size');
+        ($rc, $out) = Gatehouse::run_cmd([Gatehouse::bin(), '-t', '-c', $f], 10);
+        is($rc, 0, '-t accepts a per-route body_size') or diag($out);
     }
 }
 

@@ -6,8 +6,10 @@
  */
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,8 @@
 
 #include "conf/conf.h"
 #include "tests/unit/tap.h"
+#include "worker/auth.h"
+#include "worker/route.h"
 
 static char tmpdir[64];
 static char tmpfile_path[256];
@@ -767,12 +771,15 @@ test_errors(void)
     fails("route without path",
           "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
           "  { root = \"w\"; } ); } );\n", 2,
-          "sites[0].routes[0].path: missing (required)");
+          "sites[0].routes[0]: has none of \"path\", \"path_exact\" and "
+          "\"path_regex\"; a route needs one");
     fails("route path twice",
           "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
           "  { path = \"/\"; root = \"w\"; },\n"
           "  { path = \"/\"; root = \"v\"; } ); } );\n", 3,
-          "sites[0].routes[1].path: \"/\" is listed twice");
+          "sites[0].routes[1]: can never be chosen: the route at line 2 "
+          "has the same path \"/\" and no condition (host, header, cookie, "
+          "query, methods)");
     fails("index on a proxy route",
           UPSTREAM "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
           "  { path = \"/\"; upstream = \"app\"; index = \"i.html\"; } );"
@@ -1617,6 +1624,1221 @@ test_key_names(void)
     ok(gh_conf_key_names() == gh_conf_key_names(), "the same list each time");
 }
 
+/* ==== routes: path kinds, conditions, names, headers, limits, files ==== */
+
+
+/* TEXT must fail with a message that starts "t.conf:LINE: WANT". */
+static void
+fails_prefix(const char *name, const char *text, int line, const char *want)
+{
+    char err[2048], exp[1024];
+    struct gh_conf *c;
+
+    c = load_text(text, err, sizeof(err));
+    ok(c == NULL, "%s: rejected", name);
+    (void) snprintf(exp, sizeof(exp), "%s/t.conf:%d: %s", tmpdir, line,
+                    want);
+    if (!ok(strncmp(err, exp, strlen(exp)) == 0, "%s: message", name)) {
+        diag("  got: %s", err);
+        diag(" want: %s...", exp);
+    }
+    gh_conf_free(c);
+}
+
+/* TEXT must load; the caller frees.  NULL (and a failed test) if not. */
+static struct gh_conf *
+loads(const char *name, const char *text)
+{
+    char err[2048] = "";
+    struct gh_conf *c = load_text(text, err, sizeof(err));
+
+    if (!ok(c != NULL, "%s: loads", name))
+        diag("%s", err);
+    return c;
+}
+
+#define ROUTES_OPEN "sites = ( { listen = \"127.0.0.1:8080\"; routes = (\n"
+#define ROUTES_CLOSE "); } );\n"
+#define RET " return = { status = 204; };"
+
+static void
+test_route_kinds(void)
+{
+    static const char text[] =
+        ROUTES_OPEN
+        "  { path = \"/\";" RET " },\n"                         /* 2 */
+        "  { path_regex = \"^/v[0-9]+/\";" RET " },\n"          /* 3 */
+        "  { path = \"/api/\";" RET " },\n"                     /* 4 */
+        "  { path_exact = \"/login\";" RET " },\n"              /* 5 */
+        "  { path_regex = \"\\\\.json$\";" RET " },\n"          /* 6 */
+        "  { path = \"/login\";" RET " },\n"                    /* 7 */
+        "  { path_exact = \"/\";" RET " },\n"                   /* 8 */
+        "  { path = \"/b/\";" RET " }\n"                        /* 9 */
+        ROUTES_CLOSE;
+    /* exact (file order), regex (file order), prefixes longest first */
+    static const struct {
+        const char *path, *name;
+        enum gh_path_kind kind;
+        int line;
+    } want[] = {
+        { "/login", "=/login", GH_PATH_EXACT, 5 },
+        { "/", "=/", GH_PATH_EXACT, 8 },
+        { "^/v[0-9]+/", "~^/v[0-9]+/", GH_PATH_REGEX, 3 },
+        { "\\.json$", "~\\.json$", GH_PATH_REGEX, 6 },
+        { "/login", "/login", GH_PATH_PREFIX, 7 },
+        { "/api/", "/api/", GH_PATH_PREFIX, 4 },
+        { "/b/", "/b/", GH_PATH_PREFIX, 9 },
+        { "/", "/", GH_PATH_PREFIX, 2 },
+    };
+    struct gh_conf *c = loads("three kinds of path", text);
+    const struct gh_site *s;
+
+    if (c == NULL)
+        return;
+    s = &c->sites[0];
+    is_int(s->nroutes, 8, "eight routes");
+    for (unsigned i = 0; i < GH_NELEM(want) && i < s->nroutes; i++) {
+        const struct gh_route *r = &s->routes[i];
+
+        is_str(r->path, want[i].path, "route %u: path", i);
+        is_int(r->path_kind, want[i].kind, "route %u: kind", i);
+        is_str(r->name, want[i].name, "route %u: default name", i);
+        is_int(r->line, want[i].line, "route %u: line", i);
+        is_int(r->path_len, strlen(want[i].path), "route %u: path_len", i);
+        ok((r->regex != NULL) == (want[i].kind == GH_PATH_REGEX),
+           "route %u: compiled regex only for path_regex", i);
+    }
+    gh_conf_free(c);
+
+    /* A back-slash escaped back-slash is not a back-reference. */
+    c = loads("regex with \\\\1 (a literal backslash)",
+              ROUTES_OPEN "  { path_regex = \"^/a\\\\\\\\1\";" RET " }\n"
+              ROUTES_CLOSE);
+    if (c != NULL)
+        is_str(c->sites[0].routes[0].path, "^/a\\\\1", "regex text kept");
+    gh_conf_free(c);
+}
+
+static void
+test_route_names(void)
+{
+    static const char text[] =
+        ROUTES_OPEN
+        "  { path = \"/api\"; methods = [ \"GET\" ];" RET " },\n"
+        "  { path = \"/api\"; methods = [ \"POST\" ];" RET " },\n"
+        "  { path = \"/api\"; host = \"a.example\";" RET " },\n"
+        "  { path = \"/x\"; name = \"/api #4\"; host = \"b\";" RET " },\n"
+        "  { path = \"/api\";" RET " },\n"
+        "  { path_exact = \"/api\"; name = \"login page\";" RET " },\n"
+        "  { path = \"/y\"; name = \"/api\";" RET " }\n"
+        ROUTES_CLOSE;
+    struct gh_conf *c = loads("route names", text);
+    const struct gh_site *s;
+    const char *names[8] = { 0 };
+
+    if (c == NULL)
+        return;
+    s = &c->sites[0];
+    /* sorted: "login page" (exact), then the prefixes by length */
+    for (unsigned i = 0; i < s->nroutes && i < 8; i++)
+        names[i] = s->routes[i].name;
+    is_str(names[0], "login page", "a given name");
+    /* "/api" is given to the route at /y: the defaults count on past it,
+     * and skip "/api #4", given to the route at /x. */
+    is_str(names[1], "/api #2", "first /api: \"/api\" is taken by name");
+    is_str(names[2], "/api #3", "second /api: #3");
+    is_str(names[3], "/api #5", "third /api: #4 is taken too");
+    is_str(names[4], "/api #6", "fourth /api");
+    is_str(names[5], "/api #4", "the route at /x keeps its name");
+    is_str(names[6], "/api", "the route at /y keeps its name");
+    gh_conf_free(c);
+
+    {
+        char err[1024], want[1024];
+
+        c = load_text(ROUTES_OPEN "  { path = \"/a\"; name = \"x\";" RET
+                      " },\n  { path = \"/b\";\n    name = \"x\";" RET " }\n"
+                      ROUTES_CLOSE, err, sizeof(err));
+        ok(c == NULL, "two routes with one name: rejected");
+        (void) snprintf(want, sizeof(want), "%s/t.conf:4: ", tmpdir);
+        ok(strncmp(err, want, strlen(want)) == 0
+           && strstr(err, ".name: \"x\" is the name of another route of "
+                     "this site") != NULL, "... at the second name's line");
+        (void) snprintf(want, sizeof(want), "%s/t.conf:4: sites[0].routes[1]"
+                        ".name: \"x\" is the name of another route of this "
+                        "site", tmpdir);
+        is_str(err, want, "... with the key path");
+        gh_conf_free(c);
+    }
+    /* A name given later wins over an earlier route's default. */
+    c = loads("a default name given to a later route",
+              ROUTES_OPEN "  { path = \"/a\";" RET " },\n"
+              "  { path = \"/b\"; name = \"/a\";" RET " }\n" ROUTES_CLOSE);
+    if (c != NULL) {
+        is_str(c->sites[0].routes[1].path, "/b", "(file order)");
+        is_str(c->sites[0].routes[1].name, "/a", "/b is named \"/a\"");
+        is_str(c->sites[0].routes[0].name, "/a #2",
+               "/a takes the next default");
+    }
+    gh_conf_free(c);
+    fails("empty name",
+          ROUTES_OPEN "  { path = \"/a\"; name = \"\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].name: must not be empty");
+    {
+        /* Two sites may use the same route names. */
+        c = loads("one name in two sites",
+                  "sites = ( { listen = \"127.0.0.1:1\"; routes = (\n"
+                  "  { path = \"/\"; name = \"n\";" RET " } ); },\n"
+                  "  { listen = \"127.0.0.1:2\"; routes = (\n"
+                  "  { path = \"/\"; name = \"n\";" RET " } ); } );\n");
+        gh_conf_free(c);
+    }
+}
+
+static void
+test_route_conditions(void)
+{
+    static const char text[] =
+        ROUTES_OPEN
+        "  { path = \"/a/\"; host = [ \"API.Example.com\", \"*.Example.ORG\" ];"
+        RET " },\n"
+        "  { path = \"/a/\"; header = \"X-Canary:  1 \";" RET " },\n"
+        "  { path = \"/a/\"; header = [ \"x-a: 1\", \"X-B\", \"X-C:\" ];"
+        RET " },\n"
+        "  { path = \"/a/\"; cookie = [ \"beta=yes\", \"sess\", \"tok=a=b\" ];"
+        RET " },\n"
+        "  { path = \"/a/\"; query = [ \"debug=1\", \"trace\", \"e=\" ];"
+        RET " },\n"
+        "  { path = \"/a/\"; methods = [ \"GET\", \"POST\" ];" RET " },\n"
+        "  { path = \"/a/\"; host = \"b.example.com\"; body_size = 0;"
+        RET " },\n"
+        "  { path = \"/a/\"; body_size = \"1k\";" RET " }\n"
+        ROUTES_CLOSE;
+    struct gh_conf *c = loads("every condition", text);
+    const struct gh_route *r;
+
+    if (c == NULL)
+        return;
+    r = c->sites[0].routes;
+    is_int(c->sites[0].nroutes, 8, "same path eight times: each earlier "
+           "one has a condition");
+    is_int(r[0].nhosts, 2, "two hosts");
+    is_str(r[0].hosts[0], "api.example.com", "host lower-cased");
+    is_str(r[0].hosts[1], "*.example.org", "wildcard lower-cased");
+    is_int(r[1].nheaders, 1, "one header");
+    is_str(r[1].headers[0].name, "x-canary", "header name lower-cased");
+    is_str(r[1].headers[0].value, "1", "value trimmed");
+    is_int(r[1].headers[0].name_len, 8, "name_len");
+    is_int(r[1].headers[0].value_len, 1, "value_len");
+    is_int(r[2].nheaders, 3, "a list of headers");
+    is_str(r[2].headers[0].value, "1", "x-a: 1");
+    ok(r[2].headers[1].value == NULL, "\"X-B\": present, any value");
+    is_str(r[2].headers[1].name, "x-b", "x-b");
+    ok(r[2].headers[2].value != NULL && r[2].headers[2].value_len == 0,
+       "\"X-C:\": an empty value");
+    is_int(r[3].ncookies, 3, "three cookies");
+    is_str(r[3].cookies[0].name, "beta", "cookie name");
+    is_str(r[3].cookies[0].value, "yes", "cookie value");
+    ok(r[3].cookies[1].value == NULL, "\"sess\": present");
+    is_str(r[3].cookies[2].name, "tok", "split at the first '='");
+    is_str(r[3].cookies[2].value, "a=b", "... the value keeps the rest");
+    is_int(r[4].nqueries, 3, "three query conditions");
+    is_str(r[4].queries[0].name, "debug", "query name");
+    is_str(r[4].queries[0].value, "1", "query value");
+    ok(r[4].queries[1].value == NULL, "\"trace\": present");
+    ok(r[4].queries[2].value != NULL && r[4].queries[2].value_len == 0,
+       "\"e=\": empty value");
+    ok(r[5].methods == ((1ULL << HTTP_GET) | (1ULL << HTTP_HEAD)
+                        | (1ULL << HTTP_POST)), "methods GET, HEAD, POST");
+    is_int(r[6].has_body_size, 1, "body_size 0 given");
+    is_int(r[6].body_size, 0, "... 0: unlimited");
+    is_int(r[7].has_body_size, 1, "body_size given");
+    is_int(r[7].body_size, 1024, "body_size 1k");
+    is_int(r[0].has_body_size, 0, "no body_size: limits.body_size");
+    gh_conf_free(c);
+
+    /* A condition on the earlier route is what makes a duplicate fine;
+     * one of each kind. */
+    {
+        static const char *const cond[] = {
+            "host = \"a.b\";", "header = \"X-A\";", "cookie = \"c\";",
+            "query = \"q\";", "methods = \"GET\";"
+        };
+        char t[512];
+
+        for (unsigned i = 0; i < GH_NELEM(cond); i++) {
+            (void) snprintf(t, sizeof(t), ROUTES_OPEN
+                            "  { path_exact = \"/a\"; %s" RET " },\n"
+                            "  { path_exact = \"/a\";" RET " }\n"
+                            ROUTES_CLOSE, cond[i]);
+            gh_conf_free(loads(cond[i], t));
+        }
+    }
+    gh_conf_free(loads("same path, other kinds",
+                       ROUTES_OPEN "  { path = \"/a\";" RET " },\n"
+                       "  { path_exact = \"/a\";" RET " },\n"
+                       "  { path_regex = \"/a\";" RET " }\n" ROUTES_CLOSE));
+}
+
+static void
+test_route_errors(void)
+{
+    char want[1024], why[256];
+    regex_t re;
+    int rc;
+
+    fails("path and path_exact",
+          ROUTES_OPEN "  { path = \"/a\";\n    path_exact = \"/a\";" RET " }\n"
+          ROUTES_CLOSE, 3, "sites[0].routes[0].path_exact: a route has one "
+          "of \"path\", \"path_exact\" and \"path_regex\", not \"path\" and "
+          "\"path_exact\"");
+    fails("path_exact and path_regex",
+          ROUTES_OPEN "  { path_regex = \"^/a\";\n"
+          "    path_exact = \"/a\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].path_regex: a route has one "
+          "of \"path\", \"path_exact\" and \"path_regex\", not "
+          "\"path_exact\" and \"path_regex\"");
+    fails("path_exact without '/'",
+          ROUTES_OPEN "  { path_exact = \"login\";" RET " }\n" ROUTES_CLOSE,
+          2, "sites[0].routes[0].path_exact: \"login\" must start with '/'");
+    fails("path_exact with a space",
+          ROUTES_OPEN "  { path_exact = \"/a b\";" RET " }\n" ROUTES_CLOSE,
+          2, "sites[0].routes[0].path_exact: \"/a b\" has a space or "
+          "control character");
+    fails("empty path_exact",
+          ROUTES_OPEN "  { path_exact = \"\";" RET " }\n" ROUTES_CLOSE,
+          2, "sites[0].routes[0].path_exact: must not be empty");
+    fails("empty path_regex",
+          ROUTES_OPEN "  { path_regex = \"\";" RET " }\n" ROUTES_CLOSE,
+          2, "sites[0].routes[0].path_regex: must not be empty");
+    fails("path_regex not a string",
+          ROUTES_OPEN "  { path_regex = 1;" RET " }\n" ROUTES_CLOSE,
+          2, "sites[0].routes[0].path_regex: expected a string, not an "
+          "integer");
+    fails("path_regex with a back-reference",
+          ROUTES_OPEN "  {\n    path_regex = \"^/(a+)\\\\1$\";" RET " }\n"
+          ROUTES_CLOSE, 3, "sites[0].routes[0].path_regex: \"^/(a+)\\x5c1$\" "
+          "has a back-reference (\\1), which is not allowed");
+    fails("path_regex with \\9",
+          ROUTES_OPEN "  { path_regex = \"(a)(b)\\\\9\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].path_regex: \"(a)(b)\\x5c9\" "
+          "has a back-reference (\\9), which is not allowed");
+    /* The message is regerror()'s, whatever this libc says. */
+    rc = regcomp(&re, "^/(a", REG_EXTENDED | REG_NOSUB);
+    ok(rc != 0, "\"^/(a\" does not compile here");
+    regerror(rc, &re, why, sizeof(why));
+    if (rc == 0)
+        regfree(&re);
+    (void) snprintf(want, sizeof(want), "sites[0].routes[0].path_regex: "
+                    "\"^/(a\" is not a POSIX extended regular expression: %s",
+                    why);
+    fails("path_regex that does not compile",
+          ROUTES_OPEN "  { path_regex = \"^/(a\";" RET " }\n" ROUTES_CLOSE,
+          2, want);
+    rc = regcomp(&re, "[z-a]", REG_EXTENDED | REG_NOSUB);
+    regerror(rc, &re, why, sizeof(why));
+    if (rc == 0)
+        regfree(&re);
+    (void) snprintf(want, sizeof(want), "sites[1].routes[1].path_regex: "
+                    "\"[z-a]\" is not a POSIX extended regular expression: "
+                    "%s", why);
+    fails("bad range, in the second site",
+          "sites = ( { listen = \"127.0.0.1:1\"; routes = (\n"
+          "  { path = \"/\";" RET " } ); },\n"
+          "  { listen = \"127.0.0.1:2\"; routes = (\n"
+          "  { path = \"/\";" RET " },\n"
+          "  { path_regex = \"[z-a]\";" RET " } ); } );\n", 5, want);
+    fails("a regex over 1024 bytes",
+          ROUTES_OPEN "  { path_regex = \""
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "a\";" RET " }\n" ROUTES_CLOSE, 2,
+          "sites[0].routes[0].path_regex: is longer than 1024 bytes");
+    fails("strip_prefix on path_exact",
+          UPSTREAM ROUTES_OPEN "  { path_exact = \"/a\"; upstream = \"app\";\n"
+          "    strip_prefix = true; }\n" ROUTES_CLOSE, 4,
+          "sites[0].routes[0].strip_prefix: only applies to a route with "
+          "\"path\" (a prefix)");
+    fails("strip_prefix on path_regex",
+          UPSTREAM ROUTES_OPEN "  { path_regex = \"^/a\"; upstream = \"app\";"
+          " strip_prefix = true; }\n" ROUTES_CLOSE, 3,
+          "sites[0].routes[0].strip_prefix: only applies to a route with "
+          "\"path\" (a prefix)");
+
+    /* duplicates */
+    fails("path_exact twice",
+          ROUTES_OPEN "  { path_exact = \"/login\";" RET " },\n"
+          "  { path = \"/login\";" RET " },\n"
+          "  { path_exact = \"/login\";" RET " }\n" ROUTES_CLOSE, 4,
+          "sites[0].routes[2]: can never be chosen: the route at line 2 has "
+          "the same path \"/login\" and no condition (host, header, cookie, "
+          "query, methods)");
+    fails("path_regex twice",
+          ROUTES_OPEN "  { path_regex = \"^/v[0-9]\";" RET " },\n"
+          "  { path_regex = \"^/v[0-9]\";" RET " }\n" ROUTES_CLOSE, 3,
+          "sites[0].routes[1]: can never be chosen: the route at line 2 has "
+          "the same path \"^/v[0-9]\" and no condition (host, header, "
+          "cookie, query, methods)");
+    fails("the condition on the later route does not help",
+          ROUTES_OPEN "  { path = \"/a\";" RET " },\n"
+          "  { path = \"/a\"; host = \"a.example\";" RET " }\n" ROUTES_CLOSE,
+          3, "sites[0].routes[1]: can never be chosen: the route at line 2 "
+          "has the same path \"/a\" and no condition (host, header, cookie, "
+          "query, methods)");
+    fails("after a conditional one, a plain one, then another",
+          ROUTES_OPEN "  { path = \"/a\"; header = \"X\";" RET " },\n"
+          "  { path = \"/a\";" RET " },\n"
+          "  { path = \"/a\"; cookie = \"c\";" RET " }\n" ROUTES_CLOSE,
+          4, "sites[0].routes[2]: can never be chosen: the route at line 3 "
+          "has the same path \"/a\" and no condition (host, header, cookie, "
+          "query, methods)");
+
+    /* host */
+    fails("host: empty list",
+          ROUTES_OPEN "  { path = \"/\"; host = [ ];" RET " }\n" ROUTES_CLOSE,
+          2, "sites[0].routes[0].host: must not be empty (leave host out to "
+          "match any host)");
+    fails("host: wildcard in the middle",
+          ROUTES_OPEN "  { path = \"/\"; host = [ \"a.com\", \"a.*.com\" ];"
+          RET " }\n" ROUTES_CLOSE, 2, "sites[0].routes[0].host[1]: "
+          "\"a.*.com\" is not a host name (a wildcard may only be a leading "
+          "\"*.\")");
+    fails("host: with a port",
+          ROUTES_OPEN "  { path = \"/\"; host = \"a.com:80\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].host: \"a.com:80\" is not a "
+          "host name (a wildcard may only be a leading \"*.\")");
+    fails("host: twice",
+          ROUTES_OPEN "  { path = \"/\"; host = [ \"a.com\", \"A.COM\" ];"
+          RET " }\n" ROUTES_CLOSE, 2, "sites[0].routes[0].host[1]: \"a.com\" "
+          "is listed twice");
+    fails("host: not a string",
+          ROUTES_OPEN "  { path = \"/\"; host = 1;" RET " }\n" ROUTES_CLOSE,
+          2, "sites[0].routes[0].host: expected a string or an array of "
+          "strings, not an integer");
+
+    /* header */
+    fails("header: name with a space",
+          ROUTES_OPEN "  { path = \"/\"; header = \"X Canary: 1\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].header: \"X Canary: 1\" is "
+          "not \"NAME: VALUE\" or \"NAME\"");
+    fails("header: no name",
+          ROUTES_OPEN "  { path = \"/\";\n    header = [ \"X-A\", \": 1\" ];"
+          RET " }\n" ROUTES_CLOSE, 3, "sites[0].routes[0].header[1]: "
+          "\": 1\" is not \"NAME: VALUE\" or \"NAME\"");
+    fails("header: control character in the value",
+          ROUTES_OPEN "  { path = \"/\"; header = \"X-A: a\\nb\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].header: \"X-A: a\\x0ab\" has "
+          "a character a value cannot hold");
+    fails("header: empty list",
+          ROUTES_OPEN "  { path = \"/\"; header = [ ];" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].header: must not be empty");
+    /* cookie */
+    fails("cookie: name with a space",
+          ROUTES_OPEN "  { path = \"/\"; cookie = \"be ta=1\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].cookie: \"be ta=1\" is not "
+          "\"NAME=VALUE\" or \"NAME\"");
+    fails("cookie: ';' in the value",
+          ROUTES_OPEN "  { path = \"/\"; cookie = \"a=b;c\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].cookie: \"a=b;c\" has a "
+          "character a value cannot hold");
+    fails("cookie: space in the value",
+          ROUTES_OPEN "  { path = \"/\"; cookie = [ \"x\", \"a=b c\" ];"
+          RET " }\n" ROUTES_CLOSE, 2, "sites[0].routes[0].cookie[1]: "
+          "\"a=b c\" has a character a value cannot hold");
+    fails("cookie: empty name",
+          ROUTES_OPEN "  { path = \"/\"; cookie = \"=1\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].cookie: \"=1\" is not "
+          "\"NAME=VALUE\" or \"NAME\"");
+    /* query */
+    fails("query: empty",
+          ROUTES_OPEN "  { path = \"/\"; query = \"\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].query: \"\" is not "
+          "\"NAME=VALUE\" or \"NAME\" (printable, without spaces, '&' or "
+          "'#')");
+    fails("query: '&'",
+          ROUTES_OPEN "  { path = \"/\"; query = \"a=1&b=2\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].query: \"a=1&b=2\" is not "
+          "\"NAME=VALUE\" or \"NAME\" (printable, without spaces, '&' or "
+          "'#')");
+    fails("query: space in the value",
+          ROUTES_OPEN "  { path = \"/\"; query = \"a=1 2\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].query: \"a=1 2\" is not "
+          "\"NAME=VALUE\" or \"NAME\" (printable, without spaces, '&' or "
+          "'#')");
+    fails("query: '#' in the name",
+          ROUTES_OPEN "  { path = \"/\"; query = \"a#\";" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].query: \"a#\" is not "
+          "\"NAME=VALUE\" or \"NAME\" (printable, without spaces, '&' or "
+          "'#')");
+    /* methods, body_size */
+    fails("methods: empty list",
+          ROUTES_OPEN "  { path = \"/\"; methods = [ ];" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].methods: must not be empty "
+          "(leave methods out to allow any)");
+    fails("body_size: not a size",
+          ROUTES_OPEN "  { path = \"/\";\n    body_size = \"1q\";" RET " }\n"
+          ROUTES_CLOSE, 3, "sites[0].routes[0].body_size: \"1q\" is not a "
+          "size");
+    fails("body_size: negative",
+          ROUTES_OPEN "  { path = \"/\"; body_size = -1;" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].body_size: -1 is not a size");
+    fails("body_size: a boolean",
+          ROUTES_OPEN "  { path = \"/\"; body_size = true;" RET " }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].body_size: expected a size "
+          "(\"16k\", \"10M\") or an integer, not a boolean");
+}
+
+static void
+test_hdr_ops(void)
+{
+    static const char text[] =
+        "sites = ( { listen = \"127.0.0.1:8080\";\n"
+        "  request_headers = { set = { X-Env = \"prod\";"
+        " Host = \"backend.local\"; };\n"
+        "                      add = { X-Tag = \"a\"; };\n"
+        "                      remove = [ \"X-Debug\", \"x-forwarded-for\" ];"
+        " };\n"
+        "  response_headers = { remove = \"Server\"; };\n"
+        "  routes = ( { path = \"/\";" RET "\n"
+        "    request_headers = { add = { X-Route = \"$host $uri $args\"; };"
+        " };\n"
+        "    response_headers = { set = { Server = \"edge\";"
+        " X-Tab = \"a\tb\"; };\n"
+        "                         add = { X-A = \"$request_uri\"; }; }; },\n"
+        "    { path = \"/e\"; request_headers = { };" RET " } ); } );\n";
+    struct gh_conf *c = loads("request_headers, response_headers", text);
+    const struct gh_hdr_ops *o;
+
+    if (c != NULL) {
+        o = &c->sites[0].req_hdrs;
+        is_int(o->n, 5, "site request: 2 set, 1 add, 2 remove");
+        is_str(o->v[0].name, "X-Env", "set X-Env (name as written)");
+        is_str(o->v[0].value, "prod", "... value");
+        is_int(o->v[0].op, GH_HOP_SET, "... set");
+        is_int(o->v[0].name_len, 5, "... name_len");
+        is_str(o->v[1].name, "Host", "set Host");
+        is_str(o->v[1].value, "backend.local", "... value");
+        is_str(o->v[2].name, "X-Tag", "add X-Tag");
+        is_int(o->v[2].op, GH_HOP_ADD, "... add");
+        is_str(o->v[3].name, "X-Debug", "remove X-Debug");
+        is_int(o->v[3].op, GH_HOP_REMOVE, "... remove");
+        ok(o->v[3].value == NULL, "... no value");
+        is_str(o->v[4].name, "x-forwarded-for", "remove x-forwarded-for");
+        o = &c->sites[0].resp_hdrs;
+        is_int(o->n, 1, "site response: one string is a list of one");
+        is_int(o->v[0].op, GH_HOP_REMOVE, "... remove");
+        o = &c->sites[0].routes[0].req_hdrs;
+        is_int(c->sites[0].routes[0].req_hdrs.n, 0, "route /e: {} is none");
+        o = &c->sites[0].routes[1].req_hdrs;
+        is_int(o->n, 1, "route request: one add");
+        is_str(o->v[0].value, "$host $uri $args", "template kept as is");
+        o = &c->sites[0].routes[1].resp_hdrs;
+        is_int(o->n, 3, "route response: 2 set, 1 add");
+        is_str(o->v[1].value, "a\tb", "a tab in a value is fine");
+    }
+    gh_conf_free(c);
+
+#define HS "sites = ( { listen = \"127.0.0.1:8080\";\n"
+#define HE "  routes = ( { path = \"/\";" RET " } ); } );\n"
+    {
+        static const char *const reserved[] = {
+            "Content-Length", "Transfer-Encoding", "Connection",
+            "Keep-Alive", "Upgrade", "TE", "Trailer", "Proxy-Connection"
+        };
+        char t[512], w[256];
+
+        for (unsigned i = 0; i < GH_NELEM(reserved); i++) {
+            (void) snprintf(t, sizeof(t), HS "  request_headers = { set = {"
+                            " %s = \"1\"; }; };\n" HE, reserved[i]);
+            (void) snprintf(w, sizeof(w), "sites[0].request_headers.set.%s: "
+                            "\"%s\" is managed by gatehouse (framing and "
+                            "connection fields cannot be changed)",
+                            reserved[i], reserved[i]);
+            fails(reserved[i], t, 2, w);
+        }
+    }
+    fails("remove te, lower case",
+          HS "  response_headers = { remove = [ \"X-A\", \"te\" ]; };\n" HE,
+          2, "sites[0].response_headers.remove[1]: \"te\" is managed by "
+          "gatehouse (framing and connection fields cannot be changed)");
+    fails("add Connection on a route",
+          "sites = ( { listen = \"127.0.0.1:8080\"; routes = ( { path = \"/\";"
+          RET "\n    response_headers = { add = { connection = \"x\"; }; };"
+          " } ); } );\n", 2, "sites[0].routes[0].response_headers.add."
+          "connection: \"connection\" is managed by gatehouse (framing and "
+          "connection fields cannot be changed)");
+    fails("add a second Host",
+          HS "  request_headers = { add = { Host = \"b\"; }; };\n" HE, 2,
+          "sites[0].request_headers.add.Host: a request has one Host: use "
+          "set");
+    fails("remove a name twice",
+          HS "  request_headers = { remove = [ \"X-A\",\n"
+          "    \"x-a\" ]; };\n" HE, 3,
+          "sites[0].request_headers.remove[1]: \"x-a\" is listed twice");
+    fails("set a name twice (any case)",
+          HS "  request_headers = { set = { X-A = \"1\";\n"
+          "    x-a = \"2\"; }; };\n" HE, 3,
+          "sites[0].request_headers.set.x-a: \"x-a\" is listed twice");
+    fails("remove a name that is not a token",
+          HS "  request_headers = { remove = \"X Debug\"; };\n" HE, 2,
+          "sites[0].request_headers.remove: \"X Debug\" is not a header "
+          "name");
+    fails("remove an empty name",
+          HS "  request_headers = { remove = [ \"\" ]; };\n" HE, 2,
+          "sites[0].request_headers.remove[0]: \"\" is not a header name");
+    fails("remove: empty list",
+          HS "  request_headers = { remove = [ ]; };\n" HE, 2,
+          "sites[0].request_headers.remove: must not be empty");
+    fails("a control character in a value",
+          HS "  response_headers = { add = {\n    X-A = \"a\\r\\nX-B: 1\";"
+          " }; };\n" HE, 3, "sites[0].response_headers.add.X-A: "
+          "\"a\\x0d\\x0aX-B: 1\" has a control character");
+    fails("DEL in a value",
+          HS "  request_headers = { set = { X-A = \"a\\x7f\"; }; };\n" HE, 2,
+          "sites[0].request_headers.set.X-A: \"a\\x7f\" has a control "
+          "character");
+    fails("set is not a group",
+          HS "  response_headers = { set = \"X-A: 1\"; };\n" HE, 2,
+          "sites[0].response_headers.set: expected a group { Name = "
+          "\"value\"; }, not a string");
+    fails("a value that is not a string",
+          HS "  request_headers = { set = { X-A = 1; }; };\n" HE, 2,
+          "sites[0].request_headers.set.X-A: expected a string, not an "
+          "integer");
+    fails("unknown key",
+          HS "  request_headers = { rmove = [ \"X-A\" ]; };\n" HE, 2,
+          "sites[0].request_headers.rmove: unknown key (did you mean "
+          "\"remove\"?)");
+    fails("request_headers not a group",
+          HS "  request_headers = [ \"X-A\" ];\n" HE, 2,
+          "sites[0].request_headers: expected a group { }, not an array "
+          "[ ]");
+#undef HS
+#undef HE
+}
+
+#define RL_OPEN ROUTES_OPEN "  { path = \"/\";" RET "\n    rate_limit = { "
+#define RL_CLOSE " }; }\n" ROUTES_CLOSE
+
+static void
+test_rate_limit(void)
+{
+    static const struct {
+        const char *rate;
+        uint64_t interval_us;
+    } good[] = {
+        { "10r/s", 100000 }, { "600r/m", 100000 }, { "1r/m", 60000000 },
+        { "1r/s", 1000000 }, { "1000000r/s", 1 }, { "3r/s", 333333 },
+        { "7r/m", 8571428 },
+    };
+    static const char *const bad[] = {
+        "0r/s", "10r/h", "abc", "10r/s ", " 10r/s", "10 r/s", "-1r/s",
+        "+1r/s", "1000001r/s", "r/s", "10r/", "10r", "10", "10/s", "",
+        "99999999999999999999r/s", "10R/s", "10r/sec",
+    };
+    char t[512], w[512];
+    struct gh_conf *c;
+
+    for (unsigned i = 0; i < GH_NELEM(good); i++) {
+        (void) snprintf(t, sizeof(t), RL_OPEN "rate = \"%s\";" RL_CLOSE,
+                        good[i].rate);
+        c = loads(good[i].rate, t);
+        if (c == NULL)
+            continue;
+        is_int(c->sites[0].routes[0].rate.on, 1, "%s: on", good[i].rate);
+        is_int(c->sites[0].routes[0].rate.interval_us, good[i].interval_us,
+               "%s: interval", good[i].rate);
+        is_str(c->sites[0].routes[0].rate.rate_text, good[i].rate,
+               "%s: text kept for the logs", good[i].rate);
+        is_int(c->sites[0].routes[0].rate.burst, 0, "burst defaults to 0");
+        is_int(c->sites[0].routes[0].rate.key, GH_RATE_IP, "key: ip");
+        gh_conf_free(c);
+    }
+    c = loads("rate, burst, key header",
+              RL_OPEN "rate = \"5r/s\"; burst = 1000000;"
+              " key = \"header:X-Api-Key\";" RL_CLOSE);
+    if (c != NULL) {
+        const struct gh_rate_limit *rl = &c->sites[0].routes[0].rate;
+
+        is_int(rl->burst, 1000000, "burst max");
+        is_int(rl->key, GH_RATE_HEADER, "key header");
+        is_str(rl->key_name, "x-api-key", "header name lower-cased");
+    }
+    gh_conf_free(c);
+    c = loads("key ip given", RL_OPEN "rate = \"5r/s\"; key = \"ip\";"
+              RL_CLOSE);
+    ok(c != NULL && c->sites[0].routes[0].rate.key == GH_RATE_IP
+       && c->sites[0].routes[0].rate.key_name == NULL, "key ip");
+    gh_conf_free(c);
+    c = loads("no rate_limit", ROUTES_OPEN "  { path = \"/\";" RET " }\n"
+              ROUTES_CLOSE);
+    ok(c != NULL && c->sites[0].routes[0].rate.on == 0, "off by default");
+    gh_conf_free(c);
+
+    for (unsigned i = 0; i < GH_NELEM(bad); i++) {
+        char q[128];
+
+        (void) snprintf(t, sizeof(t), RL_OPEN "rate = \"%s\";" RL_CLOSE,
+                        bad[i]);
+        (void) snprintf(q, sizeof(q), "rate \"%s\"", bad[i]);
+        (void) snprintf(w, sizeof(w), "sites[0].routes[0].rate_limit.rate: "
+                        "\"%s\" is not a rate: \"10r/s\" or \"600r/m\", "
+                        "from 1r/m to 1000000r/s", bad[i]);
+        fails(q, t, 3, w);
+    }
+    fails("rate as an integer", RL_OPEN "rate = 10;" RL_CLOSE, 3,
+          "sites[0].routes[0].rate_limit.rate: expected a string such as "
+          "\"10r/s\", not an integer");
+    {
+        char err[1024];
+
+        c = load_text(RL_OPEN "burst = 5;" RL_CLOSE, err, sizeof(err));
+        ok(c == NULL, "rate_limit without rate: rejected");
+        ok(strstr(err, "sites[0].routes[0].rate_limit.rate: missing "
+                  "(required)") != NULL, "... says rate is missing");
+        (void) snprintf(w, sizeof(w), "%s/t.conf:3: sites[0].routes[0]."
+                        "rate_limit.rate: missing (required)", tmpdir);
+        is_str(err, w, "... with the line of the rate_limit group");
+        gh_conf_free(c);
+    }
+    fails("burst too big", RL_OPEN "rate = \"1r/s\"; burst = 1000001;"
+          RL_CLOSE, 3, "sites[0].routes[0].rate_limit.burst: 1000001 is out "
+          "of range (0..1000000)");
+    fails("burst negative", RL_OPEN "rate = \"1r/s\"; burst = -1;"
+          RL_CLOSE, 3, "sites[0].routes[0].rate_limit.burst: -1 is out "
+          "of range (0..1000000)");
+    fails("key cookie", RL_OPEN "rate = \"1r/s\"; key = \"cookie:x\";"
+          RL_CLOSE, 3, "sites[0].routes[0].rate_limit.key: \"cookie:x\" is "
+          "not \"ip\" or \"header:NAME\"");
+    fails("key header without a name", RL_OPEN "rate = \"1r/s\";"
+          " key = \"header:\";" RL_CLOSE, 3, "sites[0].routes[0].rate_limit."
+          "key: \"header:\" is not \"ip\" or \"header:NAME\"");
+    fails("key header, not a token", RL_OPEN "rate = \"1r/s\";"
+          " key = \"header:X Y\";" RL_CLOSE, 3, "sites[0].routes[0].rate_limit."
+          "key: \"header:X Y\" is not \"ip\" or \"header:NAME\"");
+    fails("key IP", RL_OPEN "rate = \"1r/s\"; key = \"IP\";" RL_CLOSE, 3,
+          "sites[0].routes[0].rate_limit.key: \"IP\" is not \"ip\" or "
+          "\"header:NAME\"");
+    fails("key not a string", RL_OPEN "rate = \"1r/s\"; key = 1;" RL_CLOSE,
+          3, "sites[0].routes[0].rate_limit.key: expected a string, not an "
+          "integer");
+    fails("unknown key in rate_limit",
+          RL_OPEN "rate = \"1r/s\"; brust = 1;" RL_CLOSE, 3,
+          "sites[0].routes[0].rate_limit.brust: unknown key (did you mean "
+          "\"burst\"?)");
+    fails("rate_limit not a group",
+          ROUTES_OPEN "  { path = \"/\";" RET " rate_limit = \"10r/s\"; }\n"
+          ROUTES_CLOSE, 2, "sites[0].routes[0].rate_limit: expected a group "
+          "{ }, not a string");
+}
+
+static void
+test_limits_new(void)
+{
+    struct gh_conf *c;
+
+    c = loads("defaults", SITE);
+    if (c != NULL) {
+        is_int(c->limits.client_connections, 0, "client_connections 0: off");
+        is_int(c->limits.total_connections, 0, "total_connections 0: off");
+        is_int(c->limits.client_table_size, 4 << 20, "client_table_size 4M");
+        is_int(c->limits.min_body_rate, 0, "min_body_rate 0: off");
+        is_int(c->limits.min_response_rate, 0, "min_response_rate 0: off");
+        is_int(c->limits.rate_window, 10000, "rate_window 10s");
+    }
+    gh_conf_free(c);
+    c = loads("maximums",
+              "limits = { client_connections = 1000000;"
+              " total_connections = 100000000; client_table_size = \"1G\";"
+              " min_body_rate = \"1G\"; min_response_rate = \"1G\";"
+              " rate_window = \"24h\"; };\n" SITE);
+    if (c != NULL) {
+        is_int(c->limits.client_connections, 1000000, "client_connections");
+        is_int(c->limits.total_connections, 100000000, "total_connections");
+        is_int(c->limits.client_table_size, 1 << 30, "client_table_size");
+        is_int(c->limits.min_body_rate, 1 << 30, "min_body_rate");
+        is_int(c->limits.min_response_rate, 1 << 30, "min_response_rate");
+        is_int(c->limits.rate_window, 24 * 3600 * 1000, "rate_window");
+    }
+    gh_conf_free(c);
+    c = loads("minimums",
+              "limits = { client_connections = 1; total_connections = 1;"
+              " client_table_size = \"64k\"; min_body_rate = 1;"
+              " min_response_rate = \"1k\"; rate_window = 1; };\n" SITE);
+    if (c != NULL) {
+        is_int(c->limits.client_connections, 1, "client_connections 1");
+        is_int(c->limits.total_connections, 1, "total_connections 1");
+        is_int(c->limits.client_table_size, 65536, "client_table_size 64k");
+        is_int(c->limits.min_body_rate, 1, "min_body_rate 1 byte/s");
+        is_int(c->limits.min_response_rate, 1024, "min_response_rate 1k");
+        is_int(c->limits.rate_window, 1000, "rate_window 1 (seconds)");
+    }
+    gh_conf_free(c);
+
+    fails("client_connections too many",
+          "limits = {\n  client_connections = 1000001; };\n" SITE, 2,
+          "limits.client_connections: 1000001 is out of range (0..1000000)");
+    fails("client_connections negative",
+          "limits = { client_connections = -1; };\n" SITE, 1,
+          "limits.client_connections: -1 is out of range (0..1000000)");
+    fails("client_connections as a string",
+          "limits = { client_connections = \"10\"; };\n" SITE, 1,
+          "limits.client_connections: expected an integer, not a string");
+    fails("total_connections too many",
+          "limits = { total_connections = 100000001; };\n" SITE, 1,
+          "limits.total_connections: 100000001 is out of range "
+          "(0..100000000)");
+    fails("client_table_size too small",
+          "limits = { client_table_size = \"32k\"; };\n" SITE, 1,
+          "limits.client_table_size: \"32k\" is out of range (64k..1G)");
+    fails("client_table_size too big",
+          "limits = { client_table_size = \"2G\"; };\n" SITE, 1,
+          "limits.client_table_size: \"2G\" is out of range (64k..1G)");
+    fails("client_table_size 0",
+          "limits = { client_table_size = 0; };\n" SITE, 1,
+          "limits.client_table_size: 0 is out of range (64k..1G)");
+    fails("min_body_rate too big",
+          "limits = { min_body_rate = \"2G\"; };\n" SITE, 1,
+          "limits.min_body_rate: \"2G\" is out of range (0..1G)");
+    fails("min_body_rate not a size",
+          "limits = { min_body_rate = \"1k/s\"; };\n" SITE, 1,
+          "limits.min_body_rate: \"1k/s\" is not a size");
+    fails("min_response_rate negative",
+          "limits = { min_response_rate = -1; };\n" SITE, 1,
+          "limits.min_response_rate: -1 is not a size");
+    fails("rate_window too short",
+          "limits = { rate_window = \"500ms\"; };\n" SITE, 1,
+          "limits.rate_window: \"500ms\" is out of range (1s..24h)");
+    fails("rate_window 0",
+          "limits = { rate_window = 0; };\n" SITE, 1,
+          "limits.rate_window: 0 is out of range (1s..24h)");
+    fails("rate_window too long",
+          "limits = { rate_window = \"25h\"; };\n" SITE, 1,
+          "limits.rate_window: \"25h\" is out of range (1s..24h)");
+}
+
+/* Write tmpdir/acl.txt. */
+static void
+put_acl(const char *text)
+{
+    put("acl.txt", text, strlen(text));
+}
+
+/* TEXT must fail with exactly ACLFILE:ALINE: WHY (acl_file at t.conf:LINE). */
+static void
+acl_fails(const char *name, const char *acl, const char *text, int aline,
+          const char *why, int line)
+{
+    char err[2048], exp[2048];
+    struct gh_conf *c;
+
+    put_acl(acl);
+    c = load_text(text, err, sizeof(err));
+    ok(c == NULL, "%s: rejected", name);
+    (void) snprintf(exp, sizeof(exp), "%s/acl.txt:%d: %s (acl_file at "
+                    "%s/t.conf:%d)", tmpdir, aline, why, tmpdir, line);
+    is_str(err, exp, "%s: message", name);
+    gh_conf_free(c);
+}
+
+static void
+test_acl_file(void)
+{
+    static const char acl[] =
+        "# office\n"
+        "allow 10.1.0.0/16;\n"
+        "  deny 10.0.0.0/8   # the rest of 10/8\n"
+        "\n"
+        "\tallow ::1 ;\n"
+        "deny all;\r\n";
+    static const char text[] =
+        "sites = ( { listen = \"127.0.0.1:8080\";\n"
+        "  deny = [ \"192.168.0.1\" ];\n"
+        "  acl_file = \"acl.txt\";\n"
+        "  allow = \"192.168.0.0/16\";\n"
+        "  routes = ( { path = \"/\";" RET " acl_file = \"acl.txt\"; },\n"
+        "             { path = \"/b\";" RET " acl_file = \"acl.txt\";"
+        " allow = \"127.0.0.1\"; } ); } );\n";
+    char want[512];
+    struct gh_conf *c;
+    const struct gh_acl *a;
+    uint8_t v4[16] = { [10] = 0xff, [11] = 0xff };
+
+    put_acl(acl);
+    c = loads("acl_file with allow and deny around it", text);
+    if (c != NULL) {
+        a = &c->sites[0].acl;
+        (void) snprintf(want, sizeof(want), "%s/acl.txt", tmpdir);
+        is_str(a->file, want, "file made absolute");
+        is_int(a->n, 6, "1 + 4 + 1 rules");
+        is_int(a->file_from, 1, "the file's rules after the deny");
+        is_int(a->file_n, 4, "four rules in the file");
+        is_int(a->has_allow, 1, "has an allow");
+        is_int(a->rules[0].allow, 0, "0: deny 192.168.0.1");
+        is_int(a->rules[0].bits, 128, "... /32");
+        is_int(a->rules[1].allow, 1, "1: allow 10.1/16 (';' dropped)");
+        is_int(a->rules[1].bits, 96 + 16, "... /16");
+        is_int(a->rules[1].addr[12], 10, "... 10.");
+        is_int(a->rules[1].addr[13], 1, "... .1");
+        is_int(a->rules[2].allow, 0, "2: deny 10/8 (comment dropped)");
+        is_int(a->rules[2].bits, 96 + 8, "... /8");
+        is_int(a->rules[3].allow, 1, "3: allow ::1 (tab, space, ';')");
+        is_int(a->rules[3].bits, 128, "... /128");
+        is_int(a->rules[3].addr[15], 1, "... ::1");
+        is_int(a->rules[4].allow, 0, "4: deny all (CRLF)");
+        is_int(a->rules[4].bits, 0, "... all");
+        is_int(a->rules[5].allow, 1, "5: allow 192.168/16, after the file");
+        is_int(a->rules[5].bits, 96 + 16, "... /16");
+        /* first match wins, in that order */
+        v4[12] = 192; v4[13] = 168; v4[14] = 0; v4[15] = 1;
+        ok(!gh_route_acl_allows(a, v4), "192.168.0.1: denied by the deny key");
+        v4[15] = 2;
+        ok(!gh_route_acl_allows(a, v4), "192.168.0.2: denied by \"deny all\" "
+           "of the file, before the allow key");
+        v4[12] = 10; v4[13] = 1; v4[14] = 2; v4[15] = 3;
+        ok(gh_route_acl_allows(a, v4), "10.1.2.3: allowed by the file");
+        v4[13] = 2;
+        ok(!gh_route_acl_allows(a, v4), "10.2.2.3: denied by the file");
+
+        a = &c->sites[0].routes[1].acl;
+        is_int(a->n, 4, "route: the file alone");
+        is_int(a->file_from, 0, "... from 0");
+        a = &c->sites[0].routes[0].acl;
+        is_int(a->n, 5, "route /b: the file, then the allow");
+        is_int(a->file_from, 0, "... the file first (file order)");
+        is_int(a->rules[4].allow, 1, "... then allow 127.0.0.1");
+    }
+    gh_conf_free(c);
+
+    put_acl("deny 10.0.0.0/8\n");
+    c = loads("deny-only file",
+              "sites = ( { listen = \"127.0.0.1:8080\";"
+              " acl_file = \"acl.txt\";\n"
+              "  routes = ( { path = \"/\";" RET " } ); } );\n");
+    ok(c != NULL && c->sites[0].acl.has_allow == 0 && c->sites[0].acl.n == 1,
+       "a deny-only file: no allow, others allowed");
+    gh_conf_free(c);
+    put_acl("# nothing yet\n\n");
+    c = loads("file of comments only",
+              "sites = ( { listen = \"127.0.0.1:8080\";"
+              " acl_file = \"acl.txt\";\n"
+              "  routes = ( { path = \"/\";" RET " } ); } );\n");
+    ok(c != NULL && c->sites[0].acl.n == 0, "no rules");
+    gh_conf_free(c);
+
+#define AT "sites = ( { listen = \"127.0.0.1:8080\";\n" \
+           "  acl_file = \"acl.txt\";\n" \
+           "  routes = ( { path = \"/\";" RET " } ); } );\n"
+    acl_fails("a verb that is not allow or deny", "allow 10.0.0.1\n"
+              "permit 10.0.0.2\n", AT, 2,
+              "expected \"allow CIDR\" or \"deny CIDR\"", 2);
+    acl_fails("verbs are lower case", "Allow 10.0.0.1\n", AT, 1,
+              "expected \"allow CIDR\" or \"deny CIDR\"", 2);
+    acl_fails("allow without a CIDR", "\n\nallow ;\n", AT, 3,
+              "expected \"allow CIDR\" or \"deny CIDR\"", 2);
+    acl_fails("two CIDRs on a line", "deny 10.0.0.1 10.0.0.2\n", AT, 1,
+              "expected \"allow CIDR\" or \"deny CIDR\"", 2);
+    acl_fails("a comma list", "deny 10.0.0.1,10.0.0.2\n", AT, 1,
+              "\"10.0.0.1,10.0.0.2\" is not an IPv4 or IPv6 address or a "
+              "CIDR block (or \"all\")", 2);
+    acl_fails("host bits", "# x\ndeny 10.0.0.1/8;\n", AT, 2,
+              "\"10.0.0.1/8\" has bits set below its prefix length", 2);
+    acl_fails("a name", "allow localhost\n", AT, 1,
+              "\"localhost\" is not an IPv4 or IPv6 address or a CIDR block "
+              "(or \"all\")", 2);
+    acl_fails("prefix too long", "allow 10.0.0.0/33\n", AT, 1,
+              "\"10.0.0.0/33\" has a prefix longer than 32 bits", 2);
+    acl_fails("in a route",
+              "deny ::1/129\n",
+              "sites = ( { listen = \"127.0.0.1:8080\"; routes = (\n"
+              "  { path = \"/\";" RET " },\n"
+              "  { path = \"/x\";" RET "\n    acl_file = \"acl.txt\"; }"
+              " ); } );\n", 1,
+              "\"::1/129\" has a prefix longer than 128 bits", 4);
+
+    (void) snprintf(want, sizeof(want), "sites[0].acl_file: cannot open "
+                    "\"%s/nope.txt\": No such file or directory", tmpdir);
+    fails("missing acl_file",
+          "sites = ( { listen = \"127.0.0.1:8080\";\n"
+          "  acl_file = \"nope.txt\";\n"
+          "  routes = ( { path = \"/\";" RET " } ); } );\n", 2, want);
+    (void) snprintf(want, sizeof(want), "sites[0].routes[0].acl_file: \"%s\" "
+                    "is not a regular file of at most 4M", tmpdir);
+    fails("acl_file is a directory",
+          "sites = ( { listen = \"127.0.0.1:8080\";\n"
+          "  routes = ( { path = \"/\";" RET " acl_file = \".\"; } ); } );\n",
+          2, want);
+    put("acl.txt", "deny 10.0.0.1\n\0\n", 16);
+    (void) snprintf(want, sizeof(want), "sites[0].acl_file: \"%s/acl.txt\" "
+                    "has a NUL byte", tmpdir);
+    fails("a NUL byte", AT, 2, want);
+    fails("acl_file not a string",
+          "sites = ( { listen = \"127.0.0.1:8080\";\n"
+          "  acl_file = [ \"a\" ];\n"
+          "  routes = ( { path = \"/\";" RET " } ); } );\n", 2,
+          "sites[0].acl_file: expected a string, not an array [ ]");
+#undef AT
+}
+
+/* tmpdir/htpasswd with LINES, each "HASH" in them a sha512-crypt hash of
+ * "secret". */
+static void
+put_htpasswd(const char *lines)
+{
+    char buf[4096];
+    const char *h = crypt("secret", "$6$saltsaltsalt$"), *p;
+    size_t n = 0;
+
+    if (h == NULL || h[0] == '*')
+        h = "*";
+    for (p = lines; *p != '\0' && n + 200 < sizeof(buf); ) {
+        if (strncmp(p, "HASH", 4) == 0) {
+            n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s", h);
+            p += 4;
+        } else {
+            buf[n++] = *p++;
+        }
+    }
+    put("htpasswd", buf, n);
+}
+
+static void
+test_auth_basic(void)
+{
+    char want[1024];
+    struct gh_conf *c;
+
+    put_htpasswd("# staff\nalice:HASH\n\nbob:HASH\r\n");
+    c = loads("auth_basic on a site and a route",
+              "sites = ( { listen = \"127.0.0.1:8080\";\n"
+              "  auth_basic = { realm = \"staff\"; file = \"htpasswd\"; };\n"
+              "  routes = ( { path = \"/\";" RET " },\n"
+              "    { path = \"/ops\";" RET " auth_basic = { realm = \"ops "
+              "team\"; file = \"./htpasswd\"; }; } ); } );\n");
+    if (c != NULL) {
+        const struct gh_auth_basic *a = &c->sites[0].auth;
+
+        (void) snprintf(want, sizeof(want), "%s/htpasswd", tmpdir);
+        is_int(a->on, 1, "site: on");
+        is_str(a->realm, "staff", "site: realm");
+        is_str(a->file, want, "site: file made absolute");
+        ok(a->pw != NULL && gh_htpasswd_count(a->pw) == 2,
+           "site: two users loaded");
+        is_int(c->sites[0].routes[1].auth.on, 0, "route /: not its own");
+        a = &c->sites[0].routes[0].auth;
+        is_int(a->on, 1, "route /ops: its own");
+        is_str(a->realm, "ops team", "route /ops: realm");
+        is_str(a->file, want, "route /ops: ./htpasswd cleaned");
+        ok(a->pw != NULL && a->pw != c->sites[0].auth.pw,
+           "route /ops: its own copy");
+    }
+    gh_conf_free(c);
+
+#define AB(x) "sites = ( { listen = \"127.0.0.1:8080\";\n" \
+              "  auth_basic = { " x " };\n" \
+              "  routes = ( { path = \"/\";" RET " } ); } );\n"
+    fails("realm missing", AB("file = \"htpasswd\";"), 2,
+          "sites[0].auth_basic.realm: missing (required)");
+    fails("file missing", AB("realm = \"r\";"), 2,
+          "sites[0].auth_basic.file: missing (required)");
+    fails("empty realm", AB("realm = \"\"; file = \"htpasswd\";"), 2,
+          "sites[0].auth_basic.realm: must not be empty");
+    {
+        char err[1024];
+
+        c = load_text(AB("realm = \"a\\\"b\"; file = \"htpasswd\";"), err,
+                      sizeof(err));
+        ok(c == NULL, "a '\"' in the realm: rejected");
+        if (!ok(strstr(err, "/t.conf:2: sites[0].auth_basic.realm: "
+                    "\"a\\x22b\" may not hold '\"', ") != NULL,
+                "... names the realm"))
+            diag("got: %s", err);
+        (void) snprintf(want, sizeof(want), "%s/t.conf:2: sites[0]."
+                        "auth_basic.realm: \"a\\x22b\" may not hold '\"', "
+                        "'\\' or control characters", tmpdir);
+        is_str(err, want, "... and shows one backslash");
+        gh_conf_free(c);
+    }
+    fails("a control character in the realm",
+          AB("realm = \"a\\tb\"; file = \"htpasswd\";"), 2,
+          "sites[0].auth_basic.realm: \"a\\x09b\" may not hold '\"', "
+          "'\\' or control characters");
+    (void) snprintf(want, sizeof(want), "sites[0].auth_basic.file: "
+                    "%s/nope: No such file or directory", tmpdir);
+    fails("no such file", AB("realm = \"r\";\n  file = \"nope\";"), 3,
+          want);
+    put_htpasswd("alice:HASH\nbob:$apr1$abcdefgh$0123456789abcdefghijkl\n");
+    (void) snprintf(want, sizeof(want), "sites[0].auth_basic.file: "
+                    "%s/htpasswd:2: user \"bob\": MD5 ($apr1$) hashes are "
+                    "refused: fast to brute-force; accepted: ", tmpdir);
+    fails_prefix("an $apr1$ hash", AB("realm = \"r\"; file = \"htpasswd\";"),
+                 2, want);
+    put_htpasswd("\n\nbob:secret\n");
+    (void) snprintf(want, sizeof(want), "sites[0].auth_basic.file: "
+                    "%s/htpasswd:3: user \"bob\": not a crypt hash (a "
+                    "plaintext password?); accepted: ", tmpdir);
+    fails_prefix("a plain text password",
+                 AB("realm = \"r\"; file = \"htpasswd\";"), 2, want);
+    put_htpasswd("carol:abNANd1rDfiNc\n");
+    (void) snprintf(want, sizeof(want), "sites[0].auth_basic.file: "
+                    "%s/htpasswd:1: user \"carol\": DES crypt hashes are "
+                    "refused: 8-byte passwords, fast to brute-force; "
+                    "accepted: ", tmpdir);
+    fails_prefix("a DES hash", AB("realm = \"r\"; file = \"htpasswd\";"), 2,
+                 want);
+    put_htpasswd("alice:HASH\n");
+    (void) snprintf(want, sizeof(want), "sites[0].routes[0].auth_basic.file: "
+                    "%s/nope: No such file or directory", tmpdir);
+    fails("no such file on a route",
+          "sites = ( { listen = \"127.0.0.1:8080\";\n"
+          "  routes = ( { path = \"/\";" RET "\n"
+          "    auth_basic = {\n      realm = \"r\";\n"
+          "      file = \"nope\"; }; } ); } );\n", 5, want);
+    fails("auth_basic unknown key", AB("realm = \"r\"; fiel = \"x\";"), 2,
+          "sites[0].auth_basic.fiel: unknown key (did you mean \"file\"?)");
+#undef AB
+}
+
+/* Every new key, dumped, loads back the same. */
+static void
+test_dump_new(void)
+{
+    static const char *const want[] = {
+        "path_exact = \"/login\";\n",
+        "path_regex = \"^/v[0-9]+/\";\n",
+        "path_regex = \"\\\\.json$\";\n",
+        "name = \"=/login\";\n",
+        "name = \"~^/v[0-9]+/\";\n",
+        "name = \"~\\\\.json$\";\n",
+        "name = \"/api\";\n",
+        "name = \"/api #2\";\n",
+        "name = \"canary api\";\n",
+        "host = [ \"api.example.com\", \"*.example.org\" ];\n",
+        "header = [ \"x-canary: 1\", \"x-b\" ];\n",
+        "cookie = [ \"beta=yes\", \"sess\" ];\n",
+        "query = [ \"debug=1\", \"trace\", \"e=\" ];\n",
+        "methods = [ \"GET\", \"HEAD\", \"POST\" ];\n",
+        "methods = [ \"DELETE\" ];\n",
+        "body_size = \"1k\";\n",
+        "body_size = \"0\";\n",
+        "request_headers = {\n",
+        "set = { X-Env = \"prod\"; Host = \"backend.local\"; };\n",
+        "add = { X-Tag = \"$host$uri\"; };\n",
+        "remove = [ \"X-Debug\" ];\n",
+        "response_headers = {\n",
+        "set = { Server = \"edge\"; };\n",
+        "rate_limit = {\n",
+        "rate = \"10r/s\";\n",
+        "burst = 20;\n",
+        "key = \"header:x-api-key\";\n",
+        "key = \"ip\";\n",
+        "auth_basic = {\n",
+        "realm = \"staff\";\n",
+        "deny = [ \"192.168.0.1/32\" ];\n",
+        "allow = [ \"192.168.0.0/16\" ];\n",
+        "client_connections = 100;\n",
+        "total_connections = 1000;\n",
+        "client_table_size = \"8M\";\n",
+        "min_body_rate = \"1k\";\n",
+        "min_response_rate = \"2k\";\n",
+        "rate_window = \"30s\";\n",
+        NULL
+    };
+    static const char text[] =
+        "limits = { client_connections = 100; total_connections = 1000;\n"
+        "  client_table_size = \"8M\"; min_body_rate = 1024;"
+        " min_response_rate = \"2k\"; rate_window = 30; };\n"
+        UPSTREAM
+        "sites = ( { listen = \"127.0.0.1:8080\";\n"
+        "  deny = \"192.168.0.1\"; acl_file = \"acl.txt\";"
+        " allow = \"192.168.0.0/16\";\n"
+        "  auth_basic = { realm = \"staff\"; file = \"htpasswd\"; };\n"
+        "  request_headers = { set = { X-Env = \"prod\";"
+        " Host = \"backend.local\"; };\n"
+        "    add = { X-Tag = \"$host$uri\"; }; remove = \"X-Debug\"; };\n"
+        "  routes = (\n"
+        "    { path = \"/api\"; upstream = \"app\"; methods = [ \"POST\","
+        " \"GET\" ];\n"
+        "      host = [ \"api.example.com\", \"*.example.org\" ];\n"
+        "      header = [ \"X-Canary: 1\", \"X-B\" ];"
+        " cookie = [ \"beta=yes\", \"sess\" ];\n"
+        "      query = [ \"debug=1\", \"trace\", \"e=\" ];"
+        " body_size = \"1k\";\n"
+        "      rate_limit = { rate = \"10r/s\"; burst = 20;"
+        " key = \"header:X-Api-Key\"; };\n"
+        "      response_headers = { set = { Server = \"edge\"; }; }; },\n"
+        "    { path = \"/api\"; upstream = \"app\"; body_size = 0;\n"
+        "      rate_limit = { rate = \"1r/m\"; }; acl_file = \"acl.txt\";\n"
+        "      auth_basic = { realm = \"ops\"; file = \"htpasswd\"; }; },\n"
+        "    { path = \"/a\"; name = \"canary api\"; upstream = \"app\";"
+        " methods = \"DELETE\"; },\n"
+        "    { path_exact = \"/login\"; upstream = \"app\"; },\n"
+        "    { path_regex = \"^/v[0-9]+/\"; upstream = \"app\"; },\n"
+        "    { path_regex = \"\\\\.json$\"; return = { status = 404; }; }\n"
+        "  ); } );\n";
+    char err[1024], *d = NULL, *p1, *p2, *p3;
+    size_t l = 0;
+    struct gh_conf *c;
+    FILE *f;
+
+    put_acl("allow 10.0.0.0/8\ndeny all\n");
+    put_htpasswd("alice:HASH\n");
+    dump_round_trip("every new key", text, want, NULL);
+
+    /* The acl_file stays a reference, between the rules around it. */
+    c = load_text(text, err, sizeof(err));
+    if (c == NULL)
+        return;
+    f = open_memstream(&d, &l);
+    gh_conf_dump(c, f);
+    (void) fclose(f);
+    p1 = strstr(d, "deny = [ \"192.168.0.1/32\" ];");
+    p2 = strstr(d, "acl_file = \"");
+    p3 = strstr(d, "allow = [ \"192.168.0.0/16\" ];");
+    ok(p1 && p2 && p3 && p1 < p2 && p2 < p3,
+       "dump: deny, acl_file, allow in that order");
+    ok(strstr(d, "allow = [ \"10.0.0.0/8\" ]") == NULL,
+       "dump: the file's rules are not inlined");
+    gh_conf_free(c);
+    free(d);
+
+    /* Lists of several names: the dump must be valid libconfig, and not
+     * glue the names together (libconfig concatenates adjacent strings). */
+    c = load_text("sites = ( { listen = \"127.0.0.1:8080\";\n"
+                  "  response_headers = { remove = [ \"X-Debug\","
+                  " \"X-Other\" ]; };\n"
+                  "  routes = ( { path = \"/\";" RET " } ); } );\n", err,
+                  sizeof(err));
+    if (!ok(c != NULL, "remove with two names: loads"))
+        return;
+    d = NULL;
+    f = open_memstream(&d, &l);
+    gh_conf_dump(c, f);
+    (void) fclose(f);
+    gh_conf_free(c);
+    ok(strstr(d, "remove = [ \"X-Debug\", \"X-Other\" ];\n") != NULL,
+       "remove with two names: dump has a list of two");
+    c = gh_conf_load(put("dump.conf", d, l), err, sizeof(err));
+    ok(c != NULL && c->sites[0].resp_hdrs.n == 2,
+       "remove with two names: the dump loads back two names");
+    gh_conf_free(c);
+    free(d);
+}
+
 int
 main(void)
 {
@@ -1641,6 +2863,16 @@ main(void)
     subtest("dump") test_dump();
     subtest("dump of the balancing keys") test_dump_balance();
     subtest("key names") test_key_names();
+    subtest("route path kinds and order") test_route_kinds();
+    subtest("route names") test_route_names();
+    subtest("route conditions") test_route_conditions();
+    subtest("route errors") test_route_errors();
+    subtest("request_headers, response_headers") test_hdr_ops();
+    subtest("rate_limit") test_rate_limit();
+    subtest("limits: clients and rates") test_limits_new();
+    subtest("acl_file") test_acl_file();
+    subtest("auth_basic") test_auth_basic();
+    subtest("dump of the new keys") test_dump_new();
 
     (void) nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
     return done_testing();

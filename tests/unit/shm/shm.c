@@ -1,8 +1,10 @@
 /* Tests shm/shm.c: creation, adoption across a fork, layout guard. */
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "shm/ctable.h"
 #include "shm/shm.h"
 #include "shm/state.h"
 #include "tests/unit/tap.h"
@@ -17,13 +19,30 @@ main(void)
 
     subtest("layout is recorded") {
         /* A change to any of these must come with a GH_SHM_LAYOUT bump. */
-        is_int(GH_SHM_LAYOUT, 3, "layout version");
+        is_int(GH_SHM_LAYOUT, 4, "layout version");
+        is_int(sizeof(pthread_mutex_t), 40, "pthread_mutex_t");
         is_int(sizeof(struct gh_shm_server), 392, "server entry");
         is_int(sizeof(struct gh_shm_upstream), 192, "upstream entry");
         is_int(sizeof(struct gh_shm_route), 256, "route entry");
-        is_int(sizeof(struct gh_shm_globals), 98512, "globals");
+        is_int(sizeof(struct gh_shm_globals), 115008, "globals");
+        is_int(offsetof(struct gh_shm_globals, ctable), 80, "client table");
+        is_int(offsetof(struct gh_shm_globals, workers), 128,
+               "worker slots (on a cache line)");
+        is_int(offsetof(struct gh_shm_globals, procs), 65664, "processes");
+        is_int(offsetof(struct gh_shm_globals, client_conns), 114816,
+               "connection count (on a cache line)");
         is_int(sizeof(struct gh_shm_held), 24, "held count");
-        is_int(sizeof(struct gh_shm_proc), 16, "process entry");
+        is_int(sizeof(struct gh_shm_proc), 24, "process entry");
+        is_int(sizeof(struct gh_ct_key), 24, "client key");
+        is_int(sizeof(struct gh_shm_ct_entry), 64, "client entry");
+        is_int(offsetof(struct gh_shm_ct_entry, tat_us), 24, "entry tat");
+        is_int(offsetof(struct gh_shm_ct_entry, last_used), 32, "entry lru");
+        is_int(offsetof(struct gh_shm_ct_entry, conns), 40, "entry conns");
+        is_int(sizeof(struct gh_shm_ct_stripe), 128, "client table stripe");
+        is_int(sizeof(struct gh_shm_ctable), 256, "client table header");
+        is_int(offsetof(struct gh_shm_ctable, nsets), 72, "table nsets");
+        is_int(offsetof(struct gh_shm_ctable, sets), 88, "table sets");
+        is_int(sizeof(struct gh_shm_ct_held), 64, "client holds header");
         is_int(sizeof(struct gh_shm_hdr), 256, "header size");
         is_int(offsetof(struct gh_shm_hdr, layout), 8, "layout offset");
         is_int(offsetof(struct gh_shm_hdr, seg_size), 16, "size offset");

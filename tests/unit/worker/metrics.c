@@ -85,6 +85,7 @@ tc_route(struct gh_site *site, uint32_t i, const char *path,
          struct gh_upstream *u)
 {
     site->routes[i].path = path;
+    site->routes[i].name = path;
     site->routes[i].path_len = strlen(path);
     site->routes[i].upstream = u;
 }
