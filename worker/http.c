@@ -505,6 +505,60 @@ http_target_ok(const struct gh_http_msg *m, const char **why)
     return GH_OK;
 }
 
+/* The codings of a Transfer-Encoding value, last first: is the last one
+ * "chunked" (any case, parameters and spaces aside)? */
+static int
+http_te_last_chunked(struct gh_str v)
+{
+    size_t end = v.len, start;
+
+    while (end > 0 && (v.p[end - 1] == ' ' || v.p[end - 1] == '\t'))
+        end--;
+    start = end;
+    while (start > 0 && v.p[start - 1] != ',')
+        start--;
+    while (start < end && (v.p[start] == ' ' || v.p[start] == '\t'))
+        start++;
+    for (size_t i = start; i < end; i++) {
+        if (v.p[i] == ';' || v.p[i] == ' ' || v.p[i] == '\t') {
+            end = i;
+            break;
+        }
+    }
+    return gh_str_ieq((struct gh_str) { v.p + start, end - start },
+                      "chunked", 7);
+}
+
+/* Is "chunked" among M's codings before the last one? */
+static int
+http_te_chunked_before(const struct gh_http_msg *m)
+{
+    const struct gh_hdr *last = NULL;
+    int seen = 0;
+
+    for (uint32_t i = 0; i < m->nhdrs; i++)
+        if (m->hdrs[i].kind == GH_HDR_TRANSFER_ENCODING)
+            last = &m->hdrs[i];
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        const struct gh_hdr *h = &m->hdrs[i];
+        size_t start = 0;
+
+        if (h->kind != GH_HDR_TRANSFER_ENCODING)
+            continue;
+        for (size_t k = 0; k <= h->value.len; k++) {
+            if (k < h->value.len && h->value.p[k] != ',')
+                continue;
+            /* The codings of H up to K; the very last one is skipped. */
+            if (!(h == last && k == h->value.len)
+                && http_te_last_chunked((struct gh_str) { h->value.p + start,
+                                                          k - start }))
+                seen = 1;
+            start = k + 1;
+        }
+    }
+    return seen;
+}
+
 /*
  * Framing rules http-parser is lenient about or reports vaguely; run on the
  * recorded headers whether or not http-parser accepted the head.
@@ -513,7 +567,8 @@ static int
 http_check_framing(struct gh_http_msg *m, int request, int check_host,
                    int *status, const char **why)
 {
-    int ncl = 0, nte = 0, nhost = 0;
+    int ncl = 0, nte = 0, nhost = 0, te_other = 0;
+    const struct gh_hdr *te_last = NULL;
     int64_t cl = -1;
 
     *status = request ? 400 : 502;
@@ -536,13 +591,9 @@ http_check_framing(struct gh_http_msg *m, int request, int check_host,
             break;
         case GH_HDR_TRANSFER_ENCODING:
             nte++;
-            /* We implement only chunked, alone, as the final coding. */
-            if (!GH_STR_IEQ(h->value, "chunked") || nte > 1) {
-                if (request)
-                    *status = 501;
-                *why = "unsupported Transfer-Encoding";
-                return GH_ERR;
-            }
+            te_last = h;
+            if (!GH_STR_IEQ(h->value, "chunked"))
+                te_other = 1;
             break;
         case GH_HDR_HOST:
             nhost++;
@@ -556,6 +607,22 @@ http_check_framing(struct gh_http_msg *m, int request, int check_host,
             }
             break;
         }
+    }
+    /*
+     * We implement only chunked, alone, as the final coding.  RFC 9112
+     * 6.3: a request whose final coding is not chunked cannot be framed
+     * (400); chunked twice is invalid (400); codings we do not implement
+     * before a final chunked get 501 (RFC 9112 6.1).
+     */
+    if (te_other || nte > 1) {
+        int chunked_last = http_te_last_chunked(te_last->value);
+
+        if (request)
+            *status = chunked_last && !http_te_chunked_before(m) ? 501 : 400;
+        *why = !chunked_last ? "Transfer-Encoding does not end in chunked"
+               : *status == 501 || !request ? "unsupported Transfer-Encoding"
+               : "chunked Transfer-Encoding applied more than once";
+        return GH_ERR;
     }
     /* RFC 9112 6.1: CL with TE may be a smuggling attempt; refuse it. */
     if (nte > 0 && ncl > 0) {

@@ -605,20 +605,20 @@ test_parse_request(void)
                 "TE gzip, chunked");
         is_str(why, "unsupported Transfer-Encoding", "why");
         req_bad("POST / HTTP/1.1\r\nHost: a\r\n"
-                "Transfer-Encoding: identity\r\n\r\n", 501, "TE identity");
+                "Transfer-Encoding: identity\r\n\r\n", 400, "TE identity");
         req_bad("POST / HTTP/1.1\r\nHost: a\r\n"
-                "Transfer-Encoding: chunked, chunked\r\n\r\n", 501,
+                "Transfer-Encoding: chunked, chunked\r\n\r\n", 400,
                 "TE chunked, chunked");
         req_bad("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
-                "Transfer-Encoding: chunked\r\n\r\n", 501, "two TE headers");
+                "Transfer-Encoding: chunked\r\n\r\n", 400, "two TE headers");
         req_bad("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
                 "Transfer-Encoding: chunked\r\n\r\n", 501,
                 "TE gzip + TE chunked");
         req_bad("POST / HTTP/1.1\r\nHost: a\r\n"
-                "Transfer-Encoding: chunked, gzip\r\n\r\n", 501,
+                "Transfer-Encoding: chunked, gzip\r\n\r\n", 400,
                 "TE chunked, gzip");
         req_bad("POST / HTTP/1.1\r\nHost: a\r\n"
-                "Transfer-Encoding: xchunked\r\n\r\n", 501, "TE xchunked");
+                "Transfer-Encoding: xchunked\r\n\r\n", 400, "TE xchunked");
     }
 
     subtest("request: Host, header count, version, garbage") {
