@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "shm/lock.h"
 #include "worker/core/gh.h"
@@ -21,11 +22,29 @@ gh_shm_lock_init(struct gh_shm_lock *l)
     return rc;
 }
 
+/*
+ * When a holder dies the kernel marks the lock and wakes one waiter; if
+ * that one dies too before taking it, the others would sleep on.  So no
+ * wait lasts more than GH_LOCK_RETRY_MS: a sleeper wakes, tries again and
+ * takes the orphaned lock over (EOWNERDEAD).
+ */
+#define GH_LOCK_RETRY_MS 100
+
 int
 gh_shm_lock_acquire(struct gh_shm_lock *l)
 {
-    int rc = pthread_mutex_lock(&l->u.m);
+    struct timespec t;
+    int rc = pthread_mutex_trylock(&l->u.m);
 
+    while (rc == EBUSY || rc == ETIMEDOUT) {
+        (void) clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_nsec += GH_LOCK_RETRY_MS * 1000000L;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        rc = pthread_mutex_clocklock(&l->u.m, CLOCK_MONOTONIC, &t);
+    }
     if (rc == 0)
         return GH_OK;
     if (rc == EOWNERDEAD)
