@@ -19,6 +19,7 @@
 
 #include "conf/conf.h"
 #include "shm/shm.h"
+#include "shm/ctable.h"
 #include "shm/slab.h"
 #include "shm/state.h"
 #include "worker/core/gh.h"
@@ -547,6 +548,32 @@ prom_workers(struct metrics_out *o, const struct gh_conf *conf,
                     "\"} %" PRIu64 "\n", i, ld64(&g->workers[i].requests));
 }
 
+/* The daemon-wide connection count and the shared per-client table. */
+static void
+prom_clients(struct metrics_out *o, const struct gh_shm *shm)
+{
+    struct gh_ctable_stats st;
+
+    gh_ctable_stats(shm, &st);
+    prom_head(o, "gatehouse_connections", "gauge", "Client connections "
+              "counted for limits.total_connections (0 when it is off).");
+    metrics_fmt(o, "gatehouse_connections %" PRId64 "\n",
+                shm->hdr->state != 0 ? gh_state_conns(shm) : 0);
+    prom_head(o, "gatehouse_client_table_entries", "gauge",
+              "Entries of the shared per-client table, in use and in all.");
+    metrics_fmt(o, "gatehouse_client_table_entries{state=\"used\"} %" PRIu64
+                "\ngatehouse_client_table_entries{state=\"all\"} %" PRIu64
+                "\n", st.used, st.entries);
+    prom_head(o, "gatehouse_client_table_events_total", "counter",
+              "Keys entered, entries evicted for another key, keys not "
+              "entered (every way of their set busy).");
+    metrics_fmt(o, "gatehouse_client_table_events_total{event=\"insert\"} %"
+                PRIu64 "\ngatehouse_client_table_events_total{event=\"evict\""
+                "} %" PRIu64 "\ngatehouse_client_table_events_total{event="
+                "\"fail\"} %" PRIu64 "\n", st.inserts, st.evictions,
+                st.fails);
+}
+
 enum prom_slab {
     PROM_SLAB_PAGES = 0,
     PROM_SLAB_USED,
@@ -636,6 +663,7 @@ prom_render(struct metrics_out *o, const struct gh_conf *conf,
     prom_routes(o, conf, shm);
     prom_upstreams(o, conf, shm, now);
     prom_workers(o, conf, shm);
+    prom_clients(o, shm);
     metrics_slab_read(shm, &sl);
     prom_slab(o, &sl);
 }
@@ -787,6 +815,7 @@ json_render(struct metrics_out *o, const struct gh_conf *conf,
             const struct gh_shm *shm, gh_msec now)
 {
     struct metrics_slab sl;
+    struct gh_ctable_stats ct;
 
     metrics_str(o, "{");
     json_sites(o, conf, shm);
@@ -794,6 +823,12 @@ json_render(struct metrics_out *o, const struct gh_conf *conf,
     json_upstreams(o, conf, shm, now);
     metrics_str(o, ",");
     json_workers(o, conf, shm);
+    gh_ctable_stats(shm, &ct);
+    metrics_fmt(o, ",\"connections\":%" PRId64 ",\"client_table\":{"
+                "\"used\":%" PRIu64 ",\"entries\":%" PRIu64 ",\"inserts\":%"
+                PRIu64 ",\"evictions\":%" PRIu64 ",\"fails\":%" PRIu64 "}",
+                shm->hdr->state != 0 ? gh_state_conns(shm) : 0, ct.used,
+                ct.entries, ct.inserts, ct.evictions, ct.fails);
     metrics_str(o, ",");
     metrics_slab_read(shm, &sl);
     json_slab(o, &sl);

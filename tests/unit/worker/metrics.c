@@ -978,7 +978,9 @@ test_empty(void)
         out = render(&conf, &shm, 1, NOW, &len);
         ok(json_check(out, len), "parses as JSON");
         ok(strncmp(out, "{\"sites\":[],\"upstreams\":[],\"workers\":[],"
-                   "\"slab\":{", 48) == 0, "empty arrays");
+                   "\"connections\":0,\"client_table\":{\"used\":0,"
+                   "\"entries\":0,", 88) == 0, "empty arrays");
+        ok(strstr(out, "},\"slab\":{") != NULL, "then the slab");
         free(out);
     }
     gh_shm_close(&shm);
