@@ -31,6 +31,7 @@
 
 #include "conf/conf.h"
 #include "worker/auth.h"
+#include "worker/tls.h"
 
 #define CONF_ARENA_BLOCK  16384
 #define CONF_PATH_MAX     256       /* key paths in messages */
@@ -74,7 +75,9 @@ enum gh_conf_key_type {
     GH_CK_BOOL,         /* int 0 or 1, a libconfig boolean */
     GH_CK_ENUM,         /* int (an enum), by name from .names */
     GH_CK_FUNC,         /* a scalar with its own .parse and .dump */
-    GH_CK_GROUP,        /* nested struct at offset, its keys in .sub */
+    GH_CK_GROUP,        /* nested struct at offset, its keys in .sub;
+                           with .parse and .dump: held elsewhere (a
+                           pointer), those parse and print it */
     GH_CK_LIST,         /* list of groups: .parse, element keys in .sub */
     GH_CK_NAMED,        /* group of named groups: .parse, keys in .sub */
     GH_CK_ARRAY         /* one string or an array of them: .parse */
@@ -101,6 +104,7 @@ struct conf_enum {
 /* ENUM and BOOL keys store an int; so do these enums. */
 _Static_assert(sizeof(enum gh_balance) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum gh_health_type) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum gh_tls_verify) == sizeof(int), "enum size");
 _Static_assert(offsetof(struct gh_health, type) == 0,
                "GH_CKF_OPTIONAL: the type comes first");
 
@@ -219,6 +223,20 @@ static void conf_dump_rate(FILE *out, const void *base, int indent);
 static int conf_rate_key(struct conf_ctx *cx, const config_setting_t *s,
                          const char *path, void *base);
 static void conf_dump_rate_key(FILE *out, const void *base, int indent);
+static int conf_tls(struct conf_ctx *cx, const config_setting_t *s,
+                    const char *path, void *base);
+static void conf_dump_tls(FILE *out, const void *base, int indent);
+static int conf_tls_certs(struct conf_ctx *cx, const config_setting_t *s,
+                          const char *path, void *base);
+static void conf_dump_tls_certs(FILE *out, const void *base, int indent);
+static int conf_tls_protocols(struct conf_ctx *cx, const config_setting_t *s,
+                              const char *path, void *base);
+static void conf_dump_tls_protocols(FILE *out, const void *base, int indent);
+static void conf_dump_group(FILE *out, const struct gh_conf_key *keys,
+                            const void *base, int indent);
+static void conf_dump_list(FILE *out, const char *name,
+                           const struct gh_conf_key *keys, const void *elems,
+                           size_t size, uint32_t n, int indent);
 
 /* Names of enum values; the config spells them so, and so do the logs. */
 
@@ -234,6 +252,14 @@ static const struct conf_enum conf_balance_names[] = {
 static const struct conf_enum conf_all_down_names[] = {
     { "503",        0 },
     { "try_anyway", 1 },
+    { NULL, 0 }
+};
+
+/* tls.verify_client */
+static const struct conf_enum conf_verify_names[] = {
+    { "off",      GH_TLS_VERIFY_OFF },
+    { "optional", GH_TLS_VERIFY_OPTIONAL },
+    { "on",       GH_TLS_VERIFY_ON },
     { NULL, 0 }
 };
 
@@ -409,6 +435,58 @@ static const struct gh_conf_key conf_upstream_keys[] = {
     { NULL }
 };
 
+/* tls.certificates: one group per certificate. */
+static const struct gh_conf_key conf_tls_cert_keys[] = {
+    { "cert", GH_CK_PATH, offsetof(struct gh_tls_cert, cert),
+      .flags = GH_CKF_REQUIRED },
+    { "key", GH_CK_PATH, offsetof(struct gh_tls_cert, key),
+      .flags = GH_CKF_REQUIRED },
+    { NULL }
+};
+
+/*
+ * A site's tls group (struct gh_tls, allocated when present: conf_tls).
+ * The files are read and the SSL_CTX built by conf_tls_load(), once the
+ * site's name is known.
+ */
+static const struct gh_conf_key conf_tls_keys[] = {
+    { "certificates", GH_CK_LIST, 0, .flags = GH_CKF_REQUIRED,
+      .sub = conf_tls_cert_keys, .parse = conf_tls_certs,
+      .dump = conf_dump_tls_certs },
+    { "protocols", GH_CK_ARRAY, 0, .parse = conf_tls_protocols,
+      .dump = conf_dump_tls_protocols },
+    /* TLS 1.2: forward-secret AEAD only (worker/tls.c checks) */
+    { "ciphers", GH_CK_STRING, offsetof(struct gh_tls, ciphers),
+      .def = "ECDHE+AESGCM:ECDHE+CHACHA20" },
+    /* TLS 1.3; default: OpenSSL's */
+    { "ciphersuites", GH_CK_STRING, offsetof(struct gh_tls, ciphersuites),
+      .def = NULL },
+    { "groups", GH_CK_STRING, offsetof(struct gh_tls, groups),
+      .def = "X25519:P-256:P-384" },
+    /* 0 = no shared cache; else at least 16k (conf_tls) */
+    { "session_cache", GH_CK_SIZE, offsetof(struct gh_tls, session_cache),
+      .def = "10M", .min = 0, .max = CONF_G },
+    { "session_timeout", GH_CK_DURATION,
+      offsetof(struct gh_tls, session_timeout),
+      .def = "1h", .min = CONF_SEC, .max = 7 * CONF_DAY },
+    { "session_tickets", GH_CK_BOOL, offsetof(struct gh_tls, session_tickets),
+      .def = "true" },
+    { "ticket_rotation", GH_CK_DURATION,
+      offsetof(struct gh_tls, ticket_rotation),
+      .def = "12h", .min = 60 * CONF_SEC, .max = 7 * CONF_DAY },
+    { "client_ca", GH_CK_PATH, offsetof(struct gh_tls, client_ca),
+      .def = NULL },
+    /* optional and on need client_ca (conf_tls) */
+    { "verify_client", GH_CK_ENUM, offsetof(struct gh_tls, verify_client),
+      .def = "off", .names = conf_verify_names },
+    { "verify_depth", GH_CK_U32, offsetof(struct gh_tls, verify_depth),
+      .def = "4", .min = 1, .max = 100 },
+    { "ocsp_staple", GH_CK_PATH, offsetof(struct gh_tls, ocsp_staple),
+      .def = NULL },
+    { "hsts", GH_CK_STRING, offsetof(struct gh_tls, hsts), .def = NULL },
+    { NULL }
+};
+
 static const struct gh_conf_key conf_return_keys[] = {
     { "status", GH_CK_U32, offsetof(struct gh_return, status),
       .def = "200", .min = 200, .max = 599 },
@@ -477,6 +555,9 @@ static const struct gh_conf_key conf_route_keys[] = {
       .flags = GH_CKF_OPTIONAL, .sub = conf_rate_keys },
     { "auth_basic", GH_CK_GROUP, offsetof(struct gh_route, auth),
       .flags = GH_CKF_OPTIONAL, .sub = conf_auth_keys },
+    /* An option, not an action: acts on plain HTTP connections only. */
+    { "redirect_https", GH_CK_BOOL, offsetof(struct gh_route, redirect_https),
+      .def = "false" },
     { NULL }
 };
 
@@ -486,6 +567,10 @@ static const struct gh_conf_key conf_site_keys[] = {
     { "listen", GH_CK_ARRAY, 0, .flags = GH_CKF_REQUIRED,
       .parse = conf_listen, .dump = conf_dump_listen },
     { "hosts", GH_CK_ARRAY, 0, .parse = conf_hosts, .dump = conf_dump_hosts },
+    /* A group held by pointer (site->tls, NULL when absent): its own
+     * parse and dump. */
+    { "tls", GH_CK_GROUP, 0, .sub = conf_tls_keys, .parse = conf_tls,
+      .dump = conf_dump_tls },
     { "allow", GH_CK_ARRAY, 0, .parse = conf_site_acl,
       .dump = conf_dump_site_acl },
     { "hide_headers", GH_CK_ARRAY, 0, .parse = conf_site_hide,
@@ -1410,6 +1495,11 @@ conf_group(struct conf_ctx *cx, const config_setting_t *g, const char *path,
         case GH_CK_GROUP:
             if (m != NULL && !config_setting_is_group(m))
                 return conf_type_err(cx, m, sub, "a group { }");
+            if (k->parse != NULL) {     /* kept elsewhere: it says where */
+                if (k->parse(cx, m, sub, base) != GH_OK)
+                    return GH_ERR;
+                break;
+            }
             if (m == NULL && (k->flags & GH_CKF_OPTIONAL))
                 break;          /* off: stays zeroed */
             if (conf_group(cx, m, sub, k->sub, (char *) base + k->offset)
@@ -3025,6 +3115,214 @@ conf_auth_load(struct conf_ctx *cx, const config_setting_t *s,
     return GH_OK;
 }
 
+/* ---- tls --------------------------------------------------------------- */
+
+static int
+conf_tls_certs(struct conf_ctx *cx, const config_setting_t *s,
+               const char *path, void *base)
+{
+    struct gh_tls *t = base;
+    char sub[CONF_PATH_MAX];
+    int i, n;
+
+    if (s == NULL)
+        return GH_OK;       /* GH_CKF_REQUIRED: conf_group() said so */
+    n = conf_group_list(cx, s, path, "at least one certificate is required");
+    if (n < 0)
+        return GH_ERR;
+    t->certs = conf_arena_alloc(cx->arena, (size_t) n * sizeof(*t->certs));
+    if (t->certs == NULL)
+        return conf_oom(cx);
+    for (i = 0; i < n; i++) {
+        conf_path_index(sub, path, (unsigned) i);
+        if (conf_group(cx, config_setting_get_elem(s, (unsigned) i), sub,
+                       conf_tls_cert_keys, &t->certs[i]) != GH_OK)
+            return GH_ERR;
+    }
+    t->ncerts = (uint32_t) n;
+    return GH_OK;
+}
+
+static void
+conf_dump_tls_certs(FILE *out, const void *base, int indent)
+{
+    const struct gh_tls *t = base;
+
+    conf_dump_list(out, "certificates", conf_tls_cert_keys, t->certs,
+                   sizeof(*t->certs), t->ncerts, indent);
+}
+
+/* "TLSv1.2", "TLSv1.3"; the old ones by name, so the refusal says why. */
+static int
+conf_tls_protocols(struct conf_ctx *cx, const config_setting_t *s,
+                   const char *path, void *base)
+{
+    static const char *const known[] = { "TLSv1.2", "TLSv1.3" };
+    static const char *const old[] = {
+        "SSLv2", "SSLv3", "TLSv1", "TLSv1.0", "TLSv1.1"
+    };
+    struct gh_tls *t = base;
+    char sub[CONF_PATH_MAX], q[96];
+    const char *v, *best;
+    uint32_t bits = 0, bit;
+    int i, n;
+    size_t k;
+
+    if (s == NULL) {
+        t->protocols = GH_TLS_V12 | GH_TLS_V13;
+        return GH_OK;
+    }
+    n = conf_string_list(cx, s, path, "at least one protocol is required");
+    if (n < 0)
+        return GH_ERR;
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = conf_string_elem(s, i, path, sub);
+
+        v = config_setting_get_string(e);
+        (void) conf_quote(v, q, sizeof(q));
+        if (strcmp(v, "TLSv1.2") == 0) {
+            bit = GH_TLS_V12;
+        } else if (strcmp(v, "TLSv1.3") == 0) {
+            bit = GH_TLS_V13;
+        } else {
+            for (k = 0; k < GH_NELEM(old); k++) {
+                if (strcmp(v, old[k]) == 0)
+                    return conf_err(cx, e, sub, "\"%s\" is insecure and not "
+                                    "supported (use \"TLSv1.2\" and "
+                                    "\"TLSv1.3\")", q);
+            }
+            best = conf_suggest(v, known, GH_NELEM(known));
+            if (best != NULL)
+                return conf_err(cx, e, sub, "unknown protocol \"%s\" (did "
+                                "you mean \"%s\"?)", q, best);
+            return conf_err(cx, e, sub, "unknown protocol \"%s\" (want "
+                            "\"TLSv1.2\" or \"TLSv1.3\")", q);
+        }
+        if (bits & bit)
+            return conf_err(cx, e, sub, "\"%s\" is listed twice", q);
+        bits |= bit;
+    }
+    t->protocols = bits;
+    return GH_OK;
+}
+
+static void
+conf_dump_tls_protocols(FILE *out, const void *base, int indent)
+{
+    const struct gh_tls *t = base;
+
+    fprintf(out, "%*sprotocols = [ ", indent, "");
+    if (t->protocols & GH_TLS_V12)
+        fprintf(out, "\"TLSv1.2\"%s", t->protocols & GH_TLS_V13 ? ", " : "");
+    if (t->protocols & GH_TLS_V13)
+        fprintf(out, "\"TLSv1.3\"");
+    fprintf(out, " ];\n");
+}
+
+/* The site's tls group S: parsed and checked here, files read and the
+ * SSL_CTX built by conf_tls_load() once the site's name is known. */
+static int
+conf_tls(struct conf_ctx *cx, const config_setting_t *s, const char *path,
+         void *base)
+{
+    struct gh_site *site = base;
+    struct gh_tls *t;
+    char sub[CONF_PATH_MAX], q[96], a[32];
+
+    site->tls = NULL;
+    if (s == NULL)
+        return GH_OK;
+    t = conf_arena_alloc(cx->arena, sizeof(*t));
+    if (t == NULL)
+        return conf_oom(cx);
+    if (conf_group(cx, s, path, conf_tls_keys, t) != GH_OK)
+        return GH_ERR;
+    if (t->session_cache != 0 && t->session_cache < 16 * CONF_K) {
+        conf_path(sub, path, "session_cache");
+        return conf_err(cx, config_setting_get_member(s, "session_cache"),
+                        sub, "\"%s\" is neither 0 (no cache) nor at least "
+                        "16k", conf_fmt_size(t->session_cache, a,
+                                             sizeof(a)));
+    }
+    if (t->verify_client != GH_TLS_VERIFY_OFF && t->client_ca == NULL) {
+        conf_path(sub, path, "verify_client");
+        return conf_err(cx, config_setting_get_member(s, "verify_client"),
+                        sub, "\"%s\" needs client_ca (the CA certificates "
+                        "to verify clients with)",
+                        conf_enum_name(conf_verify_names,
+                                       (int) t->verify_client));
+    }
+    /* It goes into every response as a header value. */
+    for (const char *p = t->hsts; p != NULL && *p != '\0'; p++) {
+        if (((unsigned char) *p < 0x20 && *p != '\t') || *p == 0x7f) {
+            conf_path(sub, path, "hsts");
+            return conf_err(cx, config_setting_get_member(s, "hsts"), sub,
+                            "\"%s\" has a control character",
+                            conf_quote(t->hsts, q, sizeof(q)));
+        }
+    }
+    site->tls = t;
+    return GH_OK;
+}
+
+static void
+conf_dump_tls(FILE *out, const void *base, int indent)
+{
+    const struct gh_site *site = base;
+
+    if (site->tls == NULL)
+        return;
+    fprintf(out, "%*stls = {\n", indent, "");
+    conf_dump_group(out, conf_tls_keys, site->tls, indent + 4);
+    fprintf(out, "%*s};\n", indent, "");
+}
+
+static void
+conf_tls_free(void *p)
+{
+    gh_tls_release(p);
+}
+
+/*
+ * Read the files of SITE's tls group (in E, the site's setting at PATH)
+ * and build its SSL_CTX: at every (re)load, so renewed certificates are
+ * taken by a SIGHUP.
+ */
+static int
+conf_tls_load(struct conf_ctx *cx, const config_setting_t *e,
+              const char *path, struct gh_site *site)
+{
+    const config_setting_t *g, *m = NULL, *l, *c;
+    char why[1024], tpath[CONF_PATH_MAX], sub[CONF_PATH_MAX];
+    char lpath[CONF_PATH_MAX], cpath[CONF_PATH_MAX];
+    struct gh_tls_where w;
+
+    if (site->tls == NULL)
+        return GH_OK;
+    g = config_setting_get_member(e, "tls");
+    conf_path(tpath, path, "tls");
+    if (gh_tls_build(site, &w, why, sizeof(why)) != GH_OK) {
+        if (w.cert >= 0) {
+            l = config_setting_get_member(g, "certificates");
+            c = l != NULL ? config_setting_get_elem(l, (unsigned) w.cert)
+                          : NULL;
+            m = c != NULL ? config_setting_get_member(c, w.key) : NULL;
+            conf_path(lpath, tpath, "certificates");
+            conf_path_index(cpath, lpath, (unsigned) w.cert);
+            conf_path(sub, cpath, w.key);
+        } else {
+            m = config_setting_get_member(g, w.key);
+            conf_path(sub, tpath, w.key);
+        }
+        return conf_err(cx, m != NULL ? m : g, sub, "%s", why);
+    }
+    if (conf_on_free(cx, conf_tls_free, site->tls) != GH_OK) {
+        gh_tls_release(site->tls);
+        return conf_oom(cx);
+    }
+    return GH_OK;
+}
+
 static int
 conf_route_check(struct conf_ctx *cx, const config_setting_t *e,
                  const char *path, struct gh_route *r)
@@ -3328,6 +3626,65 @@ conf_sites_check(struct conf_ctx *cx)
             }
         }
     }
+    /* One address speaks TLS or not: the first bytes decide before any
+     * site is chosen. */
+    for (i = 1; i < c->nsites; i++) {
+        for (j = 0; j < i; j++) {
+            const struct gh_site *si = &c->sites[i], *sj = &c->sites[j];
+            const struct gh_site *with = si->tls != NULL ? si : sj;
+            char qi[96], qj[96], qw[96];
+
+            if ((si->tls == NULL) == (sj->tls == NULL))
+                continue;
+            for (a = 0; a < si->nlisten; a++) {
+                for (b = 0; b < sj->nlisten; b++) {
+                    if (strcmp(si->listen[a].addr.text,
+                               sj->listen[b].addr.text) != 0)
+                        continue;
+                    e = config_setting_get_elem(cx->sites, i);
+                    first = config_setting_get_elem(cx->sites, j);
+                    conf_path_index(sub, "sites", i);
+                    return conf_err(cx, config_setting_get_member(e,
+                                        si->tls != NULL ? "tls" : "listen"),
+                                    sub, "\"%s\" and \"%s\" (line %u) "
+                                    "share %s, but only \"%s\" has tls: "
+                                    "the sites of one address must all have "
+                                    "tls, or none",
+                                    conf_quote(si->name, qi, sizeof(qi)),
+                                    conf_quote(sj->name, qj, sizeof(qj)),
+                                    config_setting_source_line(first),
+                                    si->listen[a].addr.text,
+                                    conf_quote(with->name, qw, sizeof(qw)));
+                }
+            }
+        }
+    }
+    /* The TLS session caches live in the segment with everything else. */
+    {
+        uint64_t sum = 0;
+        char s1[32], s2[32];
+
+        for (i = 0; i < c->nsites; i++) {
+            const config_setting_t *m;
+
+            if (c->sites[i].tls == NULL)
+                continue;
+            sum += c->sites[i].tls->session_cache;
+            if (sum <= c->shm_size / 2)
+                continue;
+            e = config_setting_get_member(
+                    config_setting_get_elem(cx->sites, i), "tls");
+            m = config_setting_get_member(e, "session_cache");
+            conf_path_index(fsub, "sites", i);
+            conf_path(sub, fsub, "tls.session_cache");
+            return conf_err(cx, m != NULL ? m : e, sub, "the TLS session "
+                            "caches take %s in all with this one, more than "
+                            "half of shm_size (%s): make them smaller or "
+                            "shm_size larger",
+                            conf_fmt_size(sum, s1, sizeof(s1)),
+                            conf_fmt_size(c->shm_size, s2, sizeof(s2)));
+        }
+    }
     /* Metrics name a route by site name, first listen address and path:
      * two sites there must not share a name. */
     for (i = 1; i < c->nsites; i++) {
@@ -3405,7 +3762,8 @@ conf_sites(struct conf_ctx *cx, const config_setting_t *s,
         if (conf_group(cx, e, sub, conf_site_keys, &c->sites[i]) != GH_OK
             || conf_site_name(cx, e, sub, &c->sites[i]) != GH_OK
             || conf_auth_load(cx, config_setting_get_member(e, "auth_basic"),
-                              asub, &c->sites[i].auth) != GH_OK)
+                              asub, &c->sites[i].auth) != GH_OK
+            || conf_tls_load(cx, e, sub, &c->sites[i]) != GH_OK)
             return GH_ERR;
     }
     c->nsites = (uint32_t) n;
@@ -3757,6 +4115,10 @@ conf_dump_group(FILE *out, const struct gh_conf_key *keys, const void *base,
             k->dump(out, base, indent);
             continue;
         case GH_CK_GROUP:
+            if (k->dump != NULL) {
+                k->dump(out, base, indent);
+                continue;
+            }
             if ((k->flags & GH_CKF_OPTIONAL) && *(const int *) p == 0)
                 continue;       /* off: leaving it out says so */
             break;

@@ -254,6 +254,56 @@ struct gh_route {
     const char        **hide;   /* hide_headers, lower case; NULL: site's */
     uint32_t            nhide;
     int                 strip_prefix;   /* proxy without the route path */
+    int                 redirect_https; /* plain HTTP: 308 to https://$host
+                                           $request_uri (TLS: no effect) */
+};
+
+/* One certificate of a TLS site: a PEM chain and its private key. */
+struct gh_tls_cert {
+    const char *cert;           /* absolute paths */
+    const char *key;
+};
+
+/* tls.protocols: bits */
+#define GH_TLS_V12 0x01
+#define GH_TLS_V13 0x02
+
+enum gh_tls_verify {
+    GH_TLS_VERIFY_OFF = 0,      /* no client certificate asked for */
+    GH_TLS_VERIFY_OPTIONAL,     /* asked for, verified when sent */
+    GH_TLS_VERIFY_ON            /* required and verified */
+};
+
+/*
+ * A site's `tls` group: parsed, checked, and built into an SSL_CTX at
+ * load (files read then: certificates, keys, CA, OCSP response).  Every
+ * address the site listens on is a TLS address.  See worker/tls.h.
+ */
+struct gh_tls {
+    struct gh_tls_cert *certs;  /* owns (in the conf arena); 1 or more, at
+                                   most one per key type (RSA, ECDSA...) */
+    uint32_t            ncerts;
+    uint32_t            protocols;      /* GH_TLS_V12 | GH_TLS_V13 */
+    const char         *ciphers;        /* TLS 1.2 list (OpenSSL syntax) */
+    const char         *ciphersuites;   /* TLS 1.3; NULL: OpenSSL's */
+    const char         *groups;         /* key exchange groups */
+    uint64_t            session_cache;  /* bytes of the shared cache; 0:
+                                           none */
+    gh_msec             session_timeout;
+    int                 session_tickets;
+    gh_msec             ticket_rotation;
+    const char         *client_ca;      /* PEM CA file; NULL: none */
+    enum gh_tls_verify  verify_client;
+    uint32_t            verify_depth;
+    const char         *ocsp_staple;    /* DER OCSP response file */
+    const char         *hsts;   /* Strict-Transport-Security value; NULL:
+                                   none */
+    void               *ctx;    /* SSL_CTX *, built at load with the
+                                   files' contents (certificates, keys, CA,
+                                   OCSP response); owns (gh_conf_free()) */
+    uint64_t            cache_root; /* gh_off of the session cache; 0 none;
+                                       set by gh_tls_shm_bind() */
+    uint64_t            keys_root;  /* gh_off of the ticket keys; 0 none */
 };
 
 struct gh_listen {
@@ -278,6 +328,7 @@ struct gh_site {
     struct gh_hdr_ops req_hdrs;
     struct gh_hdr_ops resp_hdrs;
     struct gh_auth_basic auth;
+    struct gh_tls    *tls;      /* NULL: plain HTTP; owns (arena) */
 };
 
 struct gh_conf {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "master/checker.h"
+#include "worker/tls.h"
 #include "shm/state.h"
 #include "worker/core/ev.h"
 #include "worker/core/log.h"
@@ -69,7 +70,12 @@ struct checker {
     struct gh_loop        loop;
     struct check         *checks;   /* owns */
     uint32_t              nchecks;  /* in use (and to free) */
+    struct gh_timer       rotate;   /* TLS ticket keys */
+    gh_msec               rotation; /* its period; 0: none */
 };
+
+/* The daemon's TLS ticket keys (gh_checker_set_tls_keys()). */
+static uint64_t checker_tls_keys;
 
 static volatile sig_atomic_t checker_stop;
 static volatile sig_atomic_t checker_reopen;
@@ -91,9 +97,31 @@ checker_signal(int sig)
     }
 }
 
+void
+gh_checker_set_tls_keys(uint64_t keys_root)
+{
+    checker_tls_keys = keys_root;
+}
+
+/* Every ticket_rotation: a new current key, the old one still accepted. */
+static void
+checker_rotate(struct gh_timer *t)
+{
+    struct checker *ck = gh_container_of(t, struct checker, rotate);
+
+    if (gh_tls_rotate(ck->shm, checker_tls_keys) == GH_OK)
+        gh_log(GH_LOG_INFO, 0, "TLS session ticket keys rotated");
+    else
+        gh_log(GH_LOG_ALERT, 0, "TLS session ticket keys not rotated: the "
+               "old ones stay in use");
+    gh_timer_set(&ck->loop, &ck->rotate, ck->rotation);
+}
+
 int
 gh_checker_needed(const struct gh_conf *conf)
 {
+    if (gh_tls_rotation(conf) > 0)
+        return 1;
     for (uint32_t i = 0; i < conf->nupstreams; i++)
         if (conf->upstreams[i].health.type != GH_HEALTH_NONE
             && conf->upstreams[i].nservers > 0)
@@ -527,6 +555,11 @@ gh_checker_main(const struct gh_conf *conf, struct gh_shm *shm)
         gh_log(GH_LOG_EMERG, ENOMEM, "checker start-up failed");
         checker_destroy(ck);
         return 2;
+    }
+    ck->rotation = checker_tls_keys != 0 ? gh_tls_rotation(conf) : 0;
+    if (ck->rotation > 0) {
+        ck->rotate.handler = checker_rotate;
+        gh_timer_set(&ck->loop, &ck->rotate, ck->rotation);
     }
     while (!checker_stop) {
         if (gh_loop_once(&ck->loop, 1000) != GH_OK) {

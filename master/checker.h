@@ -18,6 +18,11 @@
 /* 1 when some upstream of CONF has active checks (the master then forks a
  * checker), else 0. */
 int gh_checker_needed(const struct gh_conf *conf);
+/*
+ * The daemon's TLS ticket key set (gh_tls_shm_bind()), rotated by the
+ * checker every ticket_rotation: set by the master before forking it.
+ */
+void gh_checker_set_tls_keys(uint64_t keys_root);
 
 /*
  * Run in the checker process, just after fork() from the master (which has

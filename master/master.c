@@ -16,6 +16,7 @@
 #include "shm/shm.h"
 #include "shm/ctable.h"
 #include "shm/state.h"
+#include "worker/tls.h"
 #include "worker/core/ev.h"
 #include "worker/core/log.h"
 #include "worker/listen.h"
@@ -46,6 +47,7 @@ struct master {
     struct master_slot   checker;   /* the health checker */
     int                  checks;    /* 1: some upstream has checks */
     struct gh_shm        shm;       /* the segment, before any fork */
+    uint64_t             tls_keys;  /* TLS ticket keys in it; 0: none */
     int                  stopping;  /* 0, SIGQUIT or SIGTERM */
     gh_msec              kill_at;
     /* Children of an earlier generation (before a reload or WINCH):
@@ -305,10 +307,11 @@ master_spawn_all(struct master *m, const sigset_t *old)
 /*
  * The shared per-client table (limits.client_table_size): made on a fresh
  * segment, kept as it is on a reload or an adopted one (a new size waits
- * for a restart: a notice says so).
+ * for a restart: a notice says so); and the TLS session caches and ticket
+ * keys (gh_tls_shm_bind()).
  */
 static int
-master_ctable(struct master *m, const struct gh_conf *conf, char *err,
+master_ctable(struct master *m, struct gh_conf *conf, char *err,
               size_t errlen)
 {
     char note[256] = "";
@@ -318,6 +321,11 @@ master_ctable(struct master *m, const struct gh_conf *conf, char *err,
         return GH_ERR;
     if (note[0] != '\0')
         gh_log(GH_LOG_NOTICE, 0, "%s", note);
+    /* TLS session caches and ticket keys: the checker rotates the keys. */
+    if (gh_tls_shm_bind(conf, &m->shm, &m->tls_keys, err,
+                        errlen) != GH_OK)
+        return GH_ERR;
+    gh_checker_set_tls_keys(m->tls_keys);
     return GH_OK;
 }
 

@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,7 @@
 #include "worker/path.h"
 #include "worker/route.h"
 #include "worker/static.h"
+#include "worker/tls.h"
 
 #define GH_CONN_TEXT(name, text) text,
 static const char *const conn_actions[] = {
@@ -52,6 +56,10 @@ static const char *const conn_actions[] = {
 /* A header value from a template, at most (request_headers...). */
 #define CONN_EXPAND_MAX 4096
 
+/* c->ssl_want: what TLS waits for after EAGAIN. */
+#define CONN_SSL_WANT_READ  1
+#define CONN_SSL_WANT_WRITE 2
+
 /* conn_rate(): what is moving. */
 #define CONN_RATE_BODY 1
 #define CONN_RATE_RESP 2
@@ -68,6 +76,8 @@ static void conn_timeout(struct gh_timer *t);
 static int conn_add_interim(struct gh_conn *c);
 static int conn_flush(struct gh_conn *c);
 static int conn_rate(struct gh_conn *c, unsigned what, size_t n);
+static ssize_t conn_ssl_fail(struct gh_conn *c, int r);
+static int conn_handshake(struct gh_conn *c);
 static void conn_wait_write(struct gh_conn *c);
 static void conn_hash_key(struct gh_conn *c);
 static void conn_unadmit(struct gh_conn *c);
@@ -175,17 +185,77 @@ buf_add_hdr(struct gh_buf *b, const struct gh_hdr *h)
  * errno.  A short read counts as drained unless the peer's FIN was seen
  * (EPOLLRDHUP), since a FIN that came with the data gives no new edge.
  */
+/*
+ * The byte streams of a connection: the client's (plain, or TLS when
+ * c->ssl is set) and the upstream's (plain).  read(2)/send(2) semantics:
+ * >0 bytes, 0 at the end of the stream, -1 with errno (EAGAIN: wait for
+ * the socket; with TLS, c->ssl_want tells which way).
+ */
+static ssize_t
+conn_io_read(struct gh_conn *c, int up, void *p, size_t n)
+{
+    int r;
+
+    if (up || c->ssl == NULL)
+        return read(up ? c->uc->ev.fd : c->ev.fd, p, n);
+    ERR_clear_error();
+    r = SSL_read(c->ssl, p, (int) GH_MIN(n, INT_MAX));
+    if (r > 0)
+        return r;
+    return conn_ssl_fail(c, r);
+}
+
+static ssize_t
+conn_io_write(struct gh_conn *c, int up, const void *p, size_t n)
+{
+    int r;
+
+    if (up || c->ssl == NULL)
+        return send(up ? c->uc->ev.fd : c->ev.fd, p, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    r = SSL_write(c->ssl, p, (int) GH_MIN(n, INT_MAX));
+    if (r > 0)
+        return r;
+    return conn_ssl_fail(c, r);
+}
+
+/* A TLS read or write that returned R <= 0, as read(2)/send(2) would. */
+static ssize_t
+conn_ssl_fail(struct gh_conn *c, int r)
+{
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;                   /* close_notify */
+    case SSL_ERROR_WANT_READ:
+        c->ssl_want = CONN_SSL_WANT_READ;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        c->ssl_want = CONN_SSL_WANT_WRITE;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_SYSCALL:
+        if (r == 0 || errno == 0)
+            return 0;               /* EOF without close_notify */
+        return -1;
+    default:
+        errno = EPROTO;
+        return -1;
+    }
+}
+
 static ssize_t
 conn_recv(struct gh_conn *c, int up, struct gh_buf *b)
 {
-    int fd = up ? c->uc->ev.fd : c->ev.fd;
-
     for (;;) {
         size_t room = gh_buf_room(b);
-        ssize_t n = read(fd, b->data + b->end, room);
+        ssize_t n = conn_io_read(c, up, b->data + b->end, room);
 
         if (n > 0) {
-            if ((size_t) n < room && !(up ? c->u_hup : c->c_hup)) {
+            /* A short read drained the socket; with TLS it only ended a
+             * record, so read on until the library wants more. */
+            if ((size_t) n < room && !(up ? c->u_hup : c->c_hup)
+                && (up || c->ssl == NULL)) {
                 if (up)
                     c->urd = 0;
                 else
@@ -200,10 +270,13 @@ conn_recv(struct gh_conn *c, int up, struct gh_buf *b)
             continue;
         if (errno != EAGAIN)
             return GH_ERR;
-        if (up)
+        if (up) {
             c->urd = 0;
-        else
+        } else {
+            /* (TLS may want to write first: then the next event of the
+             * client's socket, or its timeout, runs this again.) */
             c->crd = 0;
+        }
         return GH_AGAIN;
     }
 }
@@ -356,6 +429,11 @@ conn_head_start(struct gh_conn *c, int status, const char *reason)
 static int
 conn_head_end(struct gh_conn *c)
 {
+    if (c->ssl != NULL && c->site != NULL && c->site->tls != NULL
+        && c->site->tls->hsts != NULL
+        && buf_printf(c->cout, "Strict-Transport-Security: %s\r\n",
+                      c->site->tls->hsts) != GH_OK)
+        return GH_ERR;
     if (c->route != NULL && (c->site->resp_hdrs.n || c->route->resp_hdrs.n)
         && conn_hdr_emit(c, c->cout, &c->site->resp_hdrs,
                          &c->route->resp_hdrs) != GH_OK)
@@ -734,7 +812,10 @@ conn_expand(const struct gh_conn *c, const char *t, char *out, size_t room)
             continue;
         }
         switch (k) {
-        case 0: v = "http"; vlen = 4; break;
+        case 0:
+            v = c->ssl != NULL ? "https" : "http";
+            vlen = strlen(v);
+            break;
         case 1: v = cv->host.p; vlen = cv->host.len; break;
         case 2: v = cv->norm.p; vlen = cv->norm.len; break;
         case 3: v = cv->target.p; vlen = cv->target.len; break;
@@ -768,6 +849,25 @@ conn_redirect(struct gh_conn *c)
     memcpy(loc + 10 + n, "\r\n", 3);
     conn_answer_locally(c);
     return conn_respond(c, (int) c->route->redirect.status, loc);
+}
+
+/* redirect_https on a plain connection: 308 to the same URL over https. */
+static int
+conn_to_https(struct gh_conn *c)
+{
+    char *loc = gh_pool_alloc(&c->pool, 4096 + 32);
+    size_t n;
+
+    if (loc == NULL)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
+    memcpy(loc, "Location: ", 10);
+    n = conn_expand(c, "https://$host$request_uri", loc + 10, 4096 - 10);
+    if (n >= 4096 - 10)
+        return conn_error(c, 414, GH_LOG_INFO, 0, "client sent too long "
+                          "URI for a redirect");
+    memcpy(loc + 10 + n, "\r\n", 3);
+    conn_answer_locally(c);
+    return conn_respond(c, 308, loc);
 }
 
 /* Is a peer's field NAME replaced or removed by OPS? */
@@ -867,6 +967,23 @@ conn_host_len(struct gh_str host)
         if (host.p[i] == ':')
             return i;
     return host.len;
+}
+
+/*
+ * The Host chose another site than SNI did, and one of the two asks for
+ * client certificates: the handshake did not check what the request is
+ * for (RFC 9110 15.5.20: 421).
+ */
+static int
+conn_misdirected(const struct gh_conn *c)
+{
+    const struct gh_site *sni = gh_tls_site(c->ssl);
+
+    return sni != NULL && sni != c->site
+           && ((sni->tls != NULL
+                && sni->tls->verify_client != GH_TLS_VERIFY_OFF)
+               || (c->site->tls != NULL
+                   && c->site->tls->verify_client != GH_TLS_VERIFY_OFF));
 }
 
 /* The client's address against ACL. */
@@ -1052,6 +1169,10 @@ conn_route(struct gh_conn *c)
     c->site = gh_route_site(c->l->sites, c->l->nsites, host.p, host.len);
     if (c->site == NULL)
         return conn_error(c, 404, GH_LOG_INFO, 0, "no site for the host");
+    if (c->ssl != NULL && conn_misdirected(c))
+        return conn_error(c, 421, GH_LOG_INFO, 0, "client sent a Host of "
+                          "another site than its TLS server name, where a "
+                          "client certificate decides");
     if (c->site->acl.n > 0 && !conn_acl_allows(c, &c->site->acl)) {
         conn_log(c, GH_LOG_ERROR, 0, "access forbidden by rule");
         return conn_refuse(c, 403, NULL);
@@ -1090,6 +1211,8 @@ conn_route(struct gh_conn *c)
         conn_log(c, GH_LOG_ERROR, 0, "access forbidden by rule");
         return conn_refuse(c, 403, NULL);
     }
+    if (c->route->redirect_https && c->ssl == NULL)
+        return conn_to_https(c);
     if (c->route->rate.on && conn_rate_limit(c) != GH_OK)
         return GH_OK;
     if (conn_auth(c) != GH_OK)
@@ -1129,7 +1252,7 @@ conn_route(struct gh_conn *c)
              * not forwarded, so the backend will not answer 100 too. */
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-            if (write(c->ev.fd, cont, sizeof(cont) - 1) > 0)
+            if (conn_io_write(c, 0, cont, sizeof(cont) - 1) > 0)
                 c->sent_continue = 1;
         }
     }
@@ -1155,6 +1278,9 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
     struct gh_buf *b;
     int rc = GH_OK;
     int ops = c->site->req_hdrs.n || c->route->req_hdrs.n;
+    const struct gh_site *ts = c->ssl != NULL ? gh_tls_site(c->ssl) : NULL;
+    int cv = ts != NULL && ts->tls != NULL
+             && ts->tls->verify_client != GH_TLS_VERIFY_OFF;
 #define CONN_GEN(name) (!ops || !conn_hdr_skip(c, 0, (struct gh_str) \
                                                GH_STR(name)))
 
@@ -1206,8 +1332,21 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
         default:
             break;
         }
+        /* A client must not claim what only the TLS layer may say. */
+        if (cv && (GH_STR_IEQ(h->name, "x-client-verify")
+                   || GH_STR_IEQ(h->name, "x-client-subject")))
+            continue;
         if (!h->hop && !(ops && conn_hdr_skip(c, 0, h->name)))
             rc |= buf_add_hdr(b, h);
+    }
+    if (cv) {
+        char vb[256], sb[512];
+        const char *v = gh_tls_client_verify(c->ssl, vb, sizeof(vb));
+        const char *subj = gh_tls_client_subject(c->ssl, sb, sizeof(sb));
+
+        rc |= buf_printf(b, "X-Client-Verify: %s\r\n", v);
+        if (subj != NULL)
+            rc |= buf_printf(b, "X-Client-Subject: %s\r\n", subj);
     }
     if (ops)
         rc |= conn_hdr_emit(c, b, &c->site->req_hdrs, &c->route->req_hdrs);
@@ -1223,7 +1362,8 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
     if (CONN_GEN("x-real-ip"))
         rc |= buf_printf(b, "X-Real-IP: %s\r\n", c->peer_ip);
     if (CONN_GEN("x-forwarded-proto"))
-        rc |= BUF_ADDS(b, "X-Forwarded-Proto: http\r\n");
+        rc |= c->ssl != NULL ? BUF_ADDS(b, "X-Forwarded-Proto: https\r\n")
+                             : BUF_ADDS(b, "X-Forwarded-Proto: http\r\n");
     if (host.p != NULL && CONN_GEN("x-forwarded-host"))
         rc |= buf_printf(b, "X-Forwarded-Host: %.*s\r\n", (int) host.len,
                          host.p);
@@ -2026,10 +2166,12 @@ conn_flush(struct gh_conn *c)
             conn_wait_write(c);
             return GH_AGAIN;
         }
-        n = send(c->ev.fd, b->data + b->start, gh_buf_len(b), MSG_NOSIGNAL);
+        n = conn_io_write(c, 0, b->data + b->start, gh_buf_len(b));
         if (n > 0) {
             c->resp_started = 1;
-            if ((size_t) n < gh_buf_len(b))
+            /* A short send filled the socket; with TLS it may only have
+             * ended a record: write on until the library says EAGAIN. */
+            if ((size_t) n < gh_buf_len(b) && c->ssl == NULL)
                 c->cwr = 0;
             b->start += (uint32_t) n;
             if (conn_rate(c, CONN_RATE_RESP, (size_t) n) != GH_OK)
@@ -2037,6 +2179,13 @@ conn_flush(struct gh_conn *c)
             continue;
         }
         if (n == -1 && errno == EAGAIN) {
+            if (c->ssl != NULL && c->ssl_want == CONN_SSL_WANT_READ) {
+                /* TLS must read before it can write on: any event of
+                 * the client's socket runs this again. */
+                c->crd = 0;
+                conn_wait_write(c);
+                return GH_AGAIN;
+            }
             c->cwr = 0;
             continue;
         }
@@ -2193,8 +2342,28 @@ conn_send_local(struct gh_conn *c)
             conn_wait_write(c);
             return GH_AGAIN;
         }
-        n = sendfile(c->ev.fd, c->file_fd, &c->file_off,
-                     (size_t) GH_MIN(c->file_left, 1 << 20));
+        if (c->ssl != NULL) {
+            /* No sendfile() through TLS: a buffer at a time. */
+            int rc2;
+
+            if (conn_ensure(c, &c->cout, GH_BUF_SIZE) != GH_OK)
+                return GH_ERR;
+            n = pread(c->file_fd, c->cout->data, (size_t) GH_MIN(
+                          c->file_left, (off_t) c->cout->size), c->file_off);
+            if (n > 0) {
+                c->cout->start = 0;
+                c->cout->end = (uint32_t) n;
+                c->file_off += n;
+                c->file_left -= n;
+                c->body_sent += (uint64_t) n;
+                if ((rc2 = conn_flush(c)) != GH_OK)
+                    return rc2;
+                continue;
+            }
+        } else {
+            n = sendfile(c->ev.fd, c->file_fd, &c->file_off,
+                         (size_t) GH_MIN(c->file_left, 1 << 20));
+        }
         if (n > 0) {
             c->resp_started = 1;
             c->file_left -= n;
@@ -2227,8 +2396,8 @@ conn_send_local(struct gh_conn *c)
 
 /* Move bytes from fd IN (buffer B) to fd OUT.  Returns 1 on progress. */
 static int
-conn_pump(struct gh_conn *c, int from, unsigned *rd, struct gh_buf *b,
-          int to, unsigned *wr, unsigned *eof, int *err)
+conn_pump(struct gh_conn *c, int from_up, unsigned *rd, struct gh_buf *b,
+          unsigned *wr, unsigned *eof, int *err)
 {
     int progress = 0;
 
@@ -2238,7 +2407,8 @@ conn_pump(struct gh_conn *c, int from, unsigned *rd, struct gh_buf *b,
 
             if (!*wr)
                 return progress;
-            n = send(to, b->data + b->start, gh_buf_len(b), MSG_NOSIGNAL);
+            n = conn_io_write(c, !from_up, b->data + b->start,
+                              gh_buf_len(b));
             if (n > 0) {
                 b->start += (uint32_t) n;
                 progress = 1;
@@ -2260,7 +2430,7 @@ conn_pump(struct gh_conn *c, int from, unsigned *rd, struct gh_buf *b,
         if (!*rd)
             return progress;
         {
-            ssize_t n = read(from, b->data, b->size);
+            ssize_t n = conn_io_read(c, from_up, b->data, b->size);
 
             if (n > 0) {
                 b->end = (uint32_t) n;
@@ -2268,9 +2438,12 @@ conn_pump(struct gh_conn *c, int from, unsigned *rd, struct gh_buf *b,
                 continue;
             }
             if (n == 0) {
-                /* Half-close travels through the tunnel. */
+                /* Half-close travels through the tunnel (to a TLS client
+                 * as a close_notify first). */
                 *eof = 1;
-                (void) shutdown(to, SHUT_WR);
+                if (from_up && c->ssl != NULL)
+                    (void) SSL_shutdown(c->ssl);
+                (void) shutdown(from_up ? c->ev.fd : c->uc->ev.fd, SHUT_WR);
                 return 1;
             }
             if (errno == EAGAIN) {
@@ -2302,10 +2475,8 @@ conn_tunnel(struct gh_conn *c)
         return GH_ERR;
     }
     do {
-        a = conn_pump(c, c->ev.fd, &crd, c->in, c->uc->ev.fd, &uwr, &ceof,
-                      &err);
-        b = a < 0 ? 0 : conn_pump(c, c->uc->ev.fd, &urd, c->uin, c->ev.fd,
-                                  &cwr, &ueof, &err);
+        a = conn_pump(c, 0, &crd, c->in, &uwr, &ceof, &err);
+        b = a < 0 ? 0 : conn_pump(c, 1, &urd, c->uin, &cwr, &ueof, &err);
     } while (a > 0 || b > 0);
     c->crd = crd; c->cwr = cwr; c->urd = urd; c->uwr = uwr;
     c->c_eof = ceof; c->u_eof = ueof;
@@ -2446,6 +2617,8 @@ conn_finish(struct gh_conn *c)
     if (c->req_done && c->in != NULL && gh_buf_len(c->in) == 0)
         return GH_ERR;
     c->state = GH_CONN_LINGER;
+    if (c->ssl != NULL)
+        (void) SSL_shutdown(c->ssl);     /* close_notify, best effort */
     (void) shutdown(c->ev.fd, SHUT_WR);
     conn_wait(c, GH_WAIT_CLIENT_READ, CONN_LINGER_MS);
     return GH_OK;
@@ -2482,8 +2655,42 @@ conn_step_finish(struct gh_conn *c)
     return conn_finish(c);
 }
 
+/*
+ * HANDSHAKE: TLS with the client, within timeouts.client_header from the
+ * accept (armed there).  A failed handshake is logged at info with the
+ * reason and the connection closed: there is no HTTP to answer in.
+ */
+static int
+conn_handshake(struct gh_conn *c)
+{
+    char why[160];
+    int r;
+
+    ERR_clear_error();
+    r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->state = GH_CONN_READ_HEAD;
+        gh_timer_del(&c->w->loop, &c->timer);
+        c->wait = GH_WAIT_NONE;
+        return GH_OK;
+    }
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        c->crd = 0;
+        return GH_AGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        c->cwr = 0;
+        return GH_AGAIN;
+    default:
+        conn_log(c, GH_LOG_INFO, 0, "TLS handshake failed: %s",
+                 gh_tls_error(c->ssl, r, why, sizeof(why)));
+        return GH_ERR;
+    }
+}
+
 static int (*const conn_steps[GH_CONN_NSTATES])(struct gh_conn *) = {
     [GH_CONN_READ_HEAD] = conn_read_head,
+    [GH_CONN_HANDSHAKE] = conn_handshake,
     [GH_CONN_ROUTE] = conn_route,
     [GH_CONN_CONNECT] = conn_connect,
     [GH_CONN_SEND_REQ] = conn_send_req,
@@ -2571,6 +2778,9 @@ conn_timeout(struct gh_timer *t)
             }
             rc = conn_error(c, 408, GH_LOG_INFO, ETIMEDOUT,
                             "client timed out");
+        } else if (c->state == GH_CONN_HANDSHAKE) {
+            conn_log(c, GH_LOG_INFO, ETIMEDOUT, "client timed out in the "
+                     "TLS handshake");
         } else if (c->state == GH_CONN_SEND_REQ) {
             rc = conn_error(c, 408, GH_LOG_INFO, ETIMEDOUT,
                             "client timed out");
@@ -2753,6 +2963,16 @@ gh_conn_accept(struct gh_worker *w, const struct gh_listener *l, int fd,
     __atomic_store_n(&gh_state_globals(w->shm)->workers[w->slot].conns,
                      (int64_t) w->nconns, __ATOMIC_RELAXED);
     c->state = GH_CONN_READ_HEAD;
+    if (gh_tls_listener(l)) {
+        c->ssl = gh_tls_new(l, fd);
+        if (c->ssl == NULL) {
+            conn_log(c, GH_LOG_CRIT, 0, "cannot start TLS");
+            gh_conn_close(c, "no TLS");
+            return;
+        }
+        c->state = GH_CONN_HANDSHAKE;
+        conn_wait(c, GH_WAIT_CLIENT_READ, w->conf->timeouts.client_header);
+    }
     conn_run(c);
 }
 
@@ -2768,6 +2988,10 @@ gh_conn_close(struct gh_conn *c, const char *reason)
     gh_timer_del(&w->loop, &c->timer);
     conn_up_release(c, 0);
     conn_unadmit(c);
+    if (c->ssl != NULL) {
+        gh_tls_free(c->ssl);
+        c->ssl = NULL;
+    }
     if (c->file_fd != -1)
         (void) close(c->file_fd);
     gh_buf_put(&c->in);
@@ -2867,6 +3091,8 @@ gh_conn_stop(struct gh_conn *c)
     conn_up_release(c, 0);
     c->keepalive = 0;
     c->state = GH_CONN_LINGER;
+    if (c->ssl != NULL)
+        (void) SSL_shutdown(c->ssl);     /* close_notify, best effort */
     (void) shutdown(c->ev.fd, SHUT_WR);
     conn_wait(c, GH_WAIT_CLIENT_READ, CONN_STOP_LINGER_MS);
 }

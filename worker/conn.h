@@ -20,6 +20,7 @@
 /* One list; it expands to the enum, conn_steps[] and conn_actions[]. */
 #define GH_CONN_STATES(X)                                           \
     X(READ_HEAD,  "reading client request headers")                 \
+    X(HANDSHAKE,  "TLS handshaking")                                \
     X(ROUTE,      "routing request")                                \
     X(CONNECT,    "connecting to upstream")                         \
     X(SEND_REQ,   "sending request to upstream")                    \
@@ -63,8 +64,11 @@ struct conn_vars {
     struct gh_str args;         /* after '?' */
 };
 
+struct ssl_st;                  /* <openssl/ssl.h> SSL */
+
 struct gh_conn {
     struct gh_ev              ev;       /* owns the client fd */
+    struct ssl_st            *ssl;      /* TLS client connection; owns */
     struct gh_worker         *w;        /* borrows */
     const struct gh_listener *l;        /* borrows */
     struct gh_conn           *next, *prev;  /* w->conns */
@@ -73,6 +77,7 @@ struct gh_conn {
     uint8_t                   wait;     /* enum gh_conn_wait */
     uint8_t                   resp_mode;/* enum gh_body_mode */
     uint8_t                   rate_what;/* conn_rate(): window of what */
+    uint8_t                   ssl_want; /* TLS after EAGAIN: read/write */
     unsigned                  crd:1, cwr:1, urd:1, uwr:1;  /* may read/write */
     unsigned                  keepalive:1;  /* keep the client connection */
     unsigned                  head_timer:1; /* header deadline is armed */

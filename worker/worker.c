@@ -17,6 +17,7 @@
 #include "worker/core/log.h"
 #include "worker/priv.h"
 #include "worker/static.h"
+#include "worker/tls.h"
 #include "worker/worker.h"
 
 #define ALOG_SIZE  65536
@@ -294,6 +295,16 @@ gh_worker_main(const struct gh_conf *conf, struct gh_shm *shm,
     w->loop.sigmask = &waitmask;
     w->alog_buf = malloc(ALOG_SIZE);
     w->held = gh_state_proc_attach(shm, conf, (int32_t) getpid());
+    for (uint32_t i = 0; i < conf->nsites; i++) {
+        const struct gh_tls *t = conf->sites[i].tls;
+
+        if (t != NULL) {
+            if (gh_tls_worker_init(conf, shm, t->keys_root) != GH_OK)
+                gh_log(GH_LOG_ALERT, 0, "TLS sessions are not shared with "
+                       "the other workers: fewer will resume");
+            break;
+        }
+    }
     w->ct_held = gh_ctable_proc_attach(shm, (int32_t) getpid(),
                                        (uint32_t) conf->limits.connections);
     if (w->ct_held == NULL)

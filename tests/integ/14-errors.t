@@ -162,8 +162,11 @@ err_case(name => '431 more headers than limits.headers', status => 431,
          raw => "GET / HTTP/1.1\r\nHost: x\r\n"
               . join('', map { "X-N$_: v\r\n" } 1 .. 25) . "\r\n",
          log => [qr/header/i, qr/too many|limit|count/i]);
-err_case(name => '501 unknown Transfer-Encoding', status => 501,
+err_case(name => '400 Transfer-Encoding not ending in chunked', status => 400,
          raw => "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo\r\n\r\n",
+         log => [qr/transfer-encoding/i]);
+err_case(name => '501 unknown Transfer-Encoding before chunked', status => 501,
+         raw => "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n",
          log => [qr/transfer-encoding/i]);
 
 is($o->count, $n0, 'no client error reached the origin');

@@ -16,6 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "conf/conf.h"
 #include "tests/unit/tap.h"
 #include "worker/auth.h"
@@ -2713,6 +2719,483 @@ test_auth_basic(void)
 #undef AB
 }
 
+/* ==== tls ==== */
+
+#define TLS_DAY (24L * 3600)
+
+static long tls_serial = 1;
+
+/* A self-signed certificate for KEY (CN), valid FROM..TO seconds from
+ * now. */
+static X509 *
+tls_cert(EVP_PKEY *key, const char *cn, long from, long to)
+{
+    X509 *x = X509_new();
+    X509_NAME *n;
+
+    if (x == NULL)
+        exit(1);
+    (void) X509_set_version(x, 2);
+    (void) ASN1_INTEGER_set(X509_get_serialNumber(x), tls_serial++);
+    (void) X509_gmtime_adj(X509_getm_notBefore(x), from);
+    (void) X509_gmtime_adj(X509_getm_notAfter(x), to);
+    (void) X509_set_pubkey(x, key);
+    n = X509_get_subject_name(x);
+    (void) X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+                                      (const unsigned char *) cn, -1, -1, 0);
+    (void) X509_set_issuer_name(x, n);
+    if (X509_sign(x, key, EVP_sha256()) == 0)
+        exit(1);
+    return x;
+}
+
+static void
+tls_put_cert(const char *name, X509 *x)
+{
+    FILE *f;
+
+    (void) put(name, "", 0);
+    f = fopen(tmpfile_path, "w");
+    if (f == NULL || PEM_write_X509(f, x) != 1 || fclose(f) != 0)
+        exit(1);
+}
+
+static void
+tls_put_key(const char *name, EVP_PKEY *k)
+{
+    FILE *f;
+
+    (void) put(name, "", 0);
+    f = fopen(tmpfile_path, "w");
+    if (f == NULL
+        || PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) != 1
+        || fclose(f) != 0)
+        exit(1);
+}
+
+/* A DER OCSP response for X (self-signed, KEY): STATUS, nextUpdate NEXT
+ * seconds from now; RSTATUS other than successful: no body. */
+static void
+tls_put_ocsp(const char *name, X509 *x, EVP_PKEY *key, int rstatus,
+             int status, long next)
+{
+    OCSP_CERTID *id = OCSP_cert_to_id(NULL, x, x);
+    OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+    ASN1_TIME *thisupd = X509_gmtime_adj(NULL, next < 0 ? next - 7200
+                                                        : -3600);
+    ASN1_TIME *nextupd = X509_gmtime_adj(NULL, next);
+    OCSP_RESPONSE *r;
+    unsigned char *der = NULL;
+    int len;
+
+    if (rstatus != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+        r = OCSP_response_create(rstatus, NULL);
+    } else {
+        if (OCSP_basic_add1_status(bs, id, status,
+                                   OCSP_REVOKED_STATUS_KEYCOMPROMISE,
+                                   status == V_OCSP_CERTSTATUS_REVOKED
+                                   ? thisupd : NULL, thisupd,
+                                   nextupd) == NULL
+            || OCSP_basic_sign(bs, x, key, EVP_sha256(), NULL, 0) != 1)
+            exit(1);
+        r = OCSP_response_create(rstatus, bs);
+    }
+    if (r == NULL || (len = i2d_OCSP_RESPONSE(r, &der)) <= 0)
+        exit(1);
+    (void) put(name, (const char *) der, (size_t) len);
+    OPENSSL_free(der);
+    OCSP_RESPONSE_free(r);
+    OCSP_BASICRESP_free(bs);
+    OCSP_CERTID_free(id);
+    ASN1_TIME_free(thisupd);
+    ASN1_TIME_free(nextupd);
+}
+
+static X509 *tls_a;             /* a.pem, a.key: EC, valid */
+static EVP_PKEY *tls_a_key;
+
+/* The files the tls tests name, in tmpdir. */
+static void
+tls_files(void)
+{
+    EVP_PKEY *k2 = EVP_EC_gen("P-256"), *rsa = EVP_RSA_gen(2048);
+    X509 *x;
+    char big[70000];
+
+    tls_a_key = EVP_EC_gen("P-256");
+    if (tls_a_key == NULL || k2 == NULL || rsa == NULL)
+        exit(1);
+    tls_a = tls_cert(tls_a_key, "a.test", -TLS_DAY, 30 * TLS_DAY);
+    tls_put_cert("a.pem", tls_a);
+    tls_put_key("a.key", tls_a_key);
+    tls_put_key("other.key", k2);
+    x = tls_cert(k2, "a2.test", -TLS_DAY, 30 * TLS_DAY);    /* also EC */
+    tls_put_cert("a2.pem", x);
+    tls_put_key("a2.key", k2);
+    tls_put_ocsp("other.ocsp", x, k2, OCSP_RESPONSE_STATUS_SUCCESSFUL,
+                 V_OCSP_CERTSTATUS_GOOD, 7 * TLS_DAY);
+    X509_free(x);
+    x = tls_cert(rsa, "a.test", -TLS_DAY, 30 * TLS_DAY);
+    tls_put_cert("rsa.pem", x);
+    tls_put_key("rsa.key", rsa);
+    X509_free(x);
+    x = tls_cert(tls_a_key, "a.test", -30 * TLS_DAY, -TLS_DAY);
+    tls_put_cert("old.pem", x);
+    X509_free(x);
+    x = tls_cert(tls_a_key, "a.test", TLS_DAY, 30 * TLS_DAY);
+    tls_put_cert("early.pem", x);
+    X509_free(x);
+    tls_put_ocsp("a.ocsp", tls_a, tls_a_key, OCSP_RESPONSE_STATUS_SUCCESSFUL,
+                 V_OCSP_CERTSTATUS_GOOD, 7 * TLS_DAY);
+    tls_put_ocsp("revoked.ocsp", tls_a, tls_a_key,
+                 OCSP_RESPONSE_STATUS_SUCCESSFUL, V_OCSP_CERTSTATUS_REVOKED,
+                 7 * TLS_DAY);
+    tls_put_ocsp("stale.ocsp", tls_a, tls_a_key,
+                 OCSP_RESPONSE_STATUS_SUCCESSFUL, V_OCSP_CERTSTATUS_GOOD,
+                 -TLS_DAY);
+    tls_put_ocsp("unauth.ocsp", tls_a, tls_a_key,
+                 OCSP_RESPONSE_STATUS_UNAUTHORIZED, 0, 0);
+    (void) put("junk.pem", "hello\n", 6);
+    (void) put("empty", "", 0);
+    memset(big, 0x30, sizeof(big));
+    (void) put("big.ocsp", big, sizeof(big));
+    EVP_PKEY_free(k2);
+    EVP_PKEY_free(rsa);
+}
+
+#define TLS_NOGROUP "sites = ( { listen = \"127.0.0.1:8443\";\n" \
+                    "  tls = \"on\";\n" \
+                    "  routes = ( { path = \"/\";" RET " } ); } );\n"
+#define CERT_A "certificates = ( { cert = \"a.pem\"; key = \"a.key\"; } );"
+#define TLS(x) "sites = ( { listen = \"127.0.0.1:8443\";\n" \
+               "  tls = { " x " };\n" \
+               "  routes = ( { path = \"/\";" RET " } ); } );\n"
+
+static void
+test_tls(void)
+{
+    char want[1024];
+    struct gh_conf *c;
+
+    tls_files();
+    c = loads("a TLS site with the defaults", TLS(CERT_A));
+    if (c != NULL) {
+        const struct gh_tls *t = c->sites[0].tls;
+
+        (void) snprintf(want, sizeof(want), "%s/a.pem", tmpdir);
+        ok(t != NULL, "site has tls");
+        is_int(t->ncerts, 1, "one certificate");
+        is_str(t->certs[0].cert, want, "cert: absolute");
+        is_int(t->protocols, GH_TLS_V12 | GH_TLS_V13, "TLSv1.2 and 1.3");
+        is_str(t->ciphers, "ECDHE+AESGCM:ECDHE+CHACHA20", "ciphers");
+        ok(t->ciphersuites == NULL, "ciphersuites: OpenSSL's");
+        is_str(t->groups, "X25519:P-256:P-384", "groups");
+        is_int(t->session_cache, 10 * 1024 * 1024, "session_cache 10M");
+        is_int(t->session_timeout, 3600 * 1000, "session_timeout 1h");
+        is_int(t->session_tickets, 1, "session_tickets");
+        is_int(t->ticket_rotation, 12 * 3600 * 1000, "ticket_rotation 12h");
+        ok(t->client_ca == NULL, "no client_ca");
+        is_int(t->verify_client, GH_TLS_VERIFY_OFF, "verify_client off");
+        is_int(t->verify_depth, 4, "verify_depth 4");
+        ok(t->ocsp_staple == NULL && t->hsts == NULL, "no staple, no hsts");
+        ok(t->ctx != NULL, "the SSL_CTX is built");
+        is_int(c->sites[0].routes[0].redirect_https, 0,
+               "redirect_https: false");
+    }
+    gh_conf_free(c);
+
+    c = loads("RSA and ECDSA, every key",
+              "sites = ( { listen = \"127.0.0.1:8443\"; hosts = \"a.test\";\n"
+              "  tls = { certificates = ( { cert = \"rsa.pem\";"
+              " key = \"rsa.key\"; },\n"
+              "                           { cert = \"a.pem\";"
+              " key = \"a.key\"; } );\n"
+              "          protocols = [ \"TLSv1.3\", \"TLSv1.2\" ];"
+              " ciphers = \"ECDHE+AESGCM\";\n"
+              "          ciphersuites = \"TLS_AES_128_GCM_SHA256\";"
+              " groups = \"P-256\";\n"
+              "          session_cache = 0; session_timeout = \"5m\";"
+              " session_tickets = false;\n"
+              "          ticket_rotation = \"1m\"; client_ca = \"a.pem\";"
+              " verify_client = \"optional\";\n"
+              "          verify_depth = 2; ocsp_staple = \"a.ocsp\";"
+              " hsts = \"max-age=31536000\"; };\n"
+              "  routes = ( { path = \"/\";" RET
+              " redirect_https = true; } ); } );\n");
+    if (c != NULL) {
+        const struct gh_tls *t = c->sites[0].tls;
+
+        is_int(t->ncerts, 2, "two certificates");
+        is_int(t->protocols, GH_TLS_V12 | GH_TLS_V13, "both protocols");
+        is_int(t->session_cache, 0, "no cache");
+        is_int(t->session_timeout, 300000, "5m");
+        is_int(t->session_tickets, 0, "tickets off");
+        is_int(t->ticket_rotation, 60000, "1m");
+        is_int(t->verify_client, GH_TLS_VERIFY_OPTIONAL, "optional");
+        is_int(t->verify_depth, 2, "depth 2");
+        is_str(t->hsts, "max-age=31536000", "hsts");
+        ok(t->ctx != NULL, "the SSL_CTX is built");
+        is_int(c->sites[0].routes[0].redirect_https, 1,
+               "redirect_https: true");
+    }
+    gh_conf_free(c);
+
+    fails("tls not a group", TLS_NOGROUP, 2,
+          "sites[0].tls: expected a group { }, not a string");
+    fails("no certificates", TLS(""), 2,
+          "sites[0].tls.certificates: missing (required)");
+    fails("empty certificates", TLS("certificates = ( );"), 2,
+          "sites[0].tls.certificates: at least one certificate is required");
+    fails("certificate without key",
+          TLS("certificates = ( { cert = \"a.pem\"; } );"), 2,
+          "sites[0].tls.certificates[0].key: missing (required)");
+    fails("unknown key", TLS(CERT_A " ciphrs = \"x\";"), 2,
+          "sites[0].tls.ciphrs: unknown key (did you mean \"ciphers\"?)");
+    (void) snprintf(want, sizeof(want), "sites[0].tls.certificates[0].cert: "
+                    "%s/nope.pem: No such file or directory", tmpdir);
+    fails("no certificate file",
+          TLS("certificates = ( { cert = \"nope.pem\"; key = \"a.key\"; "
+              "} );"), 2, want);
+    (void) snprintf(want, sizeof(want), "sites[0].tls.certificates[0].cert: "
+                    "%s/junk.pem: not a PEM certificate", tmpdir);
+    fails("not a certificate",
+          TLS("certificates = ( { cert = \"junk.pem\"; key = \"a.key\"; "
+              "} );"), 2, want);
+    (void) snprintf(want, sizeof(want), "sites[0].tls.certificates[0].key: "
+                    "%s/nope.key: No such file or directory", tmpdir);
+    fails("no key file",
+          TLS("certificates = ( { cert = \"a.pem\"; key = \"nope.key\"; "
+              "} );"), 2, want);
+    (void) snprintf(want, sizeof(want), "sites[0].tls.certificates[0].key: "
+                    "%s/junk.pem: not a PEM private key (or an encrypted "
+                    "one: keys are read without a passphrase)", tmpdir);
+    fails("not a key",
+          TLS("certificates = ( { cert = \"a.pem\"; key = \"junk.pem\"; "
+              "} );"), 2, want);
+    (void) snprintf(want, sizeof(want), "sites[0].tls.certificates[0].key: "
+                    "%s/other.key does not match the certificate %s/a.pem",
+                    tmpdir, tmpdir);
+    fails("the key of another certificate",
+          TLS("certificates = ( { cert = \"a.pem\";\n"
+              "    key = \"other.key\"; } );"), 3, want);
+    (void) snprintf(want, sizeof(want), "sites[0].tls.certificates[0].cert: "
+                    "%s/old.pem: the certificate expired on ", tmpdir);
+    fails_prefix("an expired certificate",
+                 TLS("certificates = ( { cert = \"old.pem\";"
+                     " key = \"a.key\"; } );"), 2, want);
+    (void) snprintf(want, sizeof(want), "sites[0].tls.certificates[0].cert: "
+                    "%s/early.pem: the certificate is not valid before ",
+                    tmpdir);
+    fails_prefix("a certificate not yet valid",
+                 TLS("certificates = ( { cert = \"early.pem\";"
+                     " key = \"a.key\"; } );"), 2, want);
+    (void) snprintf(want, sizeof(want), "sites[0].tls.certificates[1].cert: "
+                    "%s/a2.pem: a second ECDSA certificate (certificates[0] "
+                    "is ECDSA too); give one per key type", tmpdir);
+    fails("two ECDSA certificates",
+          TLS("certificates = ( { cert = \"a.pem\"; key = \"a.key\"; },\n"
+              "    { cert = \"a2.pem\"; key = \"a2.key\"; } );"), 3, want);
+
+    fails("TLSv1.1", TLS(CERT_A " protocols = [ \"TLSv1.2\", \"TLSv1.1\" ];"),
+          2, "sites[0].tls.protocols[1]: \"TLSv1.1\" is insecure and not "
+          "supported (use \"TLSv1.2\" and \"TLSv1.3\")");
+    fails("SSLv3", TLS(CERT_A " protocols = \"SSLv3\";"), 2,
+          "sites[0].tls.protocols: \"SSLv3\" is insecure and not supported "
+          "(use \"TLSv1.2\" and \"TLSv1.3\")");
+    fails("TLSv1.4", TLS(CERT_A " protocols = \"TLSv1.4\";"), 2,
+          "sites[0].tls.protocols: unknown protocol \"TLSv1.4\" (did you "
+          "mean \"TLSv1.2\"?)");
+    fails("a protocol twice",
+          TLS(CERT_A " protocols = [ \"TLSv1.3\", \"TLSv1.3\" ];"), 2,
+          "sites[0].tls.protocols[1]: \"TLSv1.3\" is listed twice");
+    fails("no protocol", TLS(CERT_A " protocols = [ ];"), 2,
+          "sites[0].tls.protocols: at least one protocol is required");
+    fails("ciphers that select nothing", TLS(CERT_A " ciphers = \"FOO\";"),
+          2, "sites[0].tls.ciphers: selects no TLS 1.2 cipher: no cipher "
+          "match");
+    fails("a CBC cipher", TLS(CERT_A " ciphers = \"ECDHE+AESGCM:"
+                              "ECDHE-RSA-AES128-SHA\";"), 2,
+          "sites[0].tls.ciphers: allows ECDHE-RSA-AES128-SHA, which is not a "
+          "forward-secret AEAD cipher (TLS 1.2 ciphers must be ECDHE or DHE "
+          "with AES-GCM, AES-CCM or ChaCha20-Poly1305)");
+    fails("static RSA key exchange", TLS(CERT_A " ciphers = \"AES256-GCM-"
+                                         "SHA384\";"), 2,
+          "sites[0].tls.ciphers: allows AES256-GCM-SHA384, which is not a "
+          "forward-secret AEAD cipher (TLS 1.2 ciphers must be ECDHE or DHE "
+          "with AES-GCM, AES-CCM or ChaCha20-Poly1305)");
+    fails_prefix("an unknown TLS 1.3 suite",
+                 TLS(CERT_A " ciphersuites = \"TLS_AES_128_GCM_SHA256:"
+                     "TLS_AES_512\";"), 2,
+                 "sites[0].tls.ciphersuites: unknown TLS 1.3 ciphersuite "
+                 "\"TLS_AES_512\" (want TLS_AES_256_GCM_SHA384, ");
+    fails("an unknown group", TLS(CERT_A " groups = \"X25519:P-999\";"), 2,
+          "sites[0].tls.groups: unknown group \"P-999\" (want names such as "
+          "X25519, X448, P-256, P-384, P-521, ffdhe2048)");
+    fails("a tiny session cache", TLS(CERT_A " session_cache = \"1k\";"), 2,
+          "sites[0].tls.session_cache: \"1k\" is neither 0 (no cache) nor "
+          "at least 16k");
+    fails("a fast ticket rotation", TLS(CERT_A " ticket_rotation = \"30s\";"),
+          2, "sites[0].tls.ticket_rotation: \"30s\" is out of range "
+          "(60s..168h)");
+    fails("verify without a CA", TLS(CERT_A " verify_client = \"on\";"), 2,
+          "sites[0].tls.verify_client: \"on\" needs client_ca (the CA "
+          "certificates to verify clients with)");
+    fails("verify optional without a CA",
+          TLS(CERT_A " verify_client = \"optional\";"), 2,
+          "sites[0].tls.verify_client: \"optional\" needs client_ca (the CA "
+          "certificates to verify clients with)");
+    fails("verify maybe", TLS(CERT_A " verify_client = \"maybe\";"), 2,
+          "sites[0].tls.verify_client: unknown value \"maybe\" (want "
+          "\"off\", \"optional\" or \"on\")");
+    (void) snprintf(want, sizeof(want), "sites[0].tls.client_ca: "
+                    "%s/nope.pem: No such file or directory", tmpdir);
+    fails("no CA file", TLS(CERT_A " client_ca = \"nope.pem\";"), 2, want);
+    (void) snprintf(want, sizeof(want), "sites[0].tls.client_ca: "
+                    "%s/junk.pem: no PEM certificate in it", tmpdir);
+    fails("a CA file without certificates",
+          TLS(CERT_A " client_ca = \"junk.pem\";"), 2, want);
+    fails("hsts with a newline", TLS(CERT_A " hsts = \"max-age=1\\n\";"), 2,
+          "sites[0].tls.hsts: \"max-age=1\\x0a\" has a control character");
+    fails("empty hsts", TLS(CERT_A " hsts = \"\";"), 2,
+          "sites[0].tls.hsts: must not be empty");
+#define OCSP(file, why) \
+    (void) snprintf(want, sizeof(want), "sites[0].tls.ocsp_staple: %s/%s: %s", \
+                    tmpdir, file, why); \
+    fails("ocsp_staple " file, TLS(CERT_A " ocsp_staple = \"" file "\";"), \
+          2, want)
+    OCSP("nope.der", "No such file or directory");
+    OCSP("empty", "empty");
+    OCSP("big.ocsp", "larger than 64k");
+    OCSP("junk.pem", "not a DER OCSP response");
+    OCSP("unauth.ocsp", "the OCSP response status is \"unauthorized\", not "
+         "successful");
+    OCSP("other.ocsp", "the OCSP response is for none of the site's "
+         "certificates (no serial number matches)");
+    OCSP("revoked.ocsp", "the OCSP response says the certificate is "
+         "revoked");
+#undef OCSP
+    (void) snprintf(want, sizeof(want), "sites[0].tls.ocsp_staple: "
+                    "%s/stale.ocsp: the OCSP response expired on ", tmpdir);
+    fails_prefix("a stale OCSP response",
+                 TLS(CERT_A " ocsp_staple = \"stale.ocsp\";"), 2, want);
+
+    fails("a plain site on a TLS address",
+          "sites = ( { listen = \"127.0.0.1:8443\"; hosts = \"a.test\";\n"
+          "    tls = { " CERT_A " };\n"
+          "    routes = ( { path = \"/\";" RET " } ); },\n"
+          "  { listen = [ \"127.0.0.1:8080\",\n"
+          "               \"127.0.0.1:8443\" ]; hosts = \"b.test\";\n"
+          "    routes = ( { path = \"/\";" RET " } ); } );\n", 4,
+          "sites[1]: \"b.test\" and \"a.test\" (line 1) share "
+          "127.0.0.1:8443, but only \"a.test\" has tls: the sites of one "
+          "address must all have tls, or none");
+    fails("a TLS site on a plain address",
+          "sites = ( { listen = \"127.0.0.1:8443\"; hosts = \"a.test\";\n"
+          "    routes = ( { path = \"/\";" RET " } ); },\n"
+          "  { listen = \"127.0.0.1:8443\"; hosts = \"b.test\";\n"
+          "    tls = { " CERT_A " };\n"
+          "    routes = ( { path = \"/\";" RET " } ); } );\n", 4,
+          "sites[1]: \"b.test\" and \"a.test\" (line 1) share "
+          "127.0.0.1:8443, but only \"b.test\" has tls: the sites of one "
+          "address must all have tls, or none");
+    c = loads("TLS and plain sites on different addresses",
+              "sites = ( { listen = \"127.0.0.1:8443\";\n"
+              "    tls = { " CERT_A " };\n"
+              "    routes = ( { path = \"/\";" RET " } ); },\n"
+              "  { listen = \"127.0.0.1:8080\";\n"
+              "    routes = ( { path = \"/\";" RET
+              " redirect_https = true; } ); } );\n");
+    ok(c != NULL && c->sites[0].tls != NULL && c->sites[1].tls == NULL
+       && c->sites[1].routes[0].redirect_https == 1,
+       "... the first has tls, the second redirects");
+    gh_conf_free(c);
+    fails("session caches larger than half the segment",
+          "sites = ( { listen = \"127.0.0.1:8443\"; hosts = \"a.test\";\n"
+          "    tls = { " CERT_A " session_cache = \"20M\"; };\n"
+          "    routes = ( { path = \"/\";" RET " } ); },\n"
+          "  { listen = \"127.0.0.1:8443\"; hosts = \"b.test\";\n"
+          "    tls = { " CERT_A "\n"
+          "            session_cache = \"20M\"; };\n"
+          "    routes = ( { path = \"/\";" RET " } ); } );\n", 6,
+          "sites[1].tls.session_cache: the TLS session caches take 40M in "
+          "all with this one, more than half of shm_size (64M): make them "
+          "smaller or shm_size larger");
+    c = loads("the same with shm_size = 128M",
+              "shm_size = \"128M\";\n"
+              "sites = ( { listen = \"127.0.0.1:8443\"; hosts = \"a.test\";\n"
+              "    tls = { " CERT_A " session_cache = \"20M\"; };\n"
+              "    routes = ( { path = \"/\";" RET " } ); },\n"
+              "  { listen = \"127.0.0.1:8443\"; hosts = \"b.test\";\n"
+              "    tls = { " CERT_A " session_cache = \"20M\"; };\n"
+              "    routes = ( { path = \"/\";" RET " } ); } );\n");
+    gh_conf_free(c);
+    fails("redirect_https not a boolean",
+          "sites = ( { listen = \"127.0.0.1:8080\";\n"
+          "  routes = ( { path = \"/\";" RET "\n"
+          "    redirect_https = \"yes\"; } ); } );\n", 3,
+          "sites[0].routes[0].redirect_https: expected a boolean (true or "
+          "false), not a string");
+}
+
+/* The tls group and redirect_https, dumped, load back the same. */
+static void
+test_dump_tls(void)
+{
+    static const char *const want[] = {
+        "tls = {\n",
+        "certificates = (\n",
+        "/rsa.pem\";\n",
+        "/a.key\";\n",
+        "protocols = [ \"TLSv1.3\" ];\n",
+        "ciphers = \"ECDHE+AESGCM\";\n",
+        "ciphersuites = \"TLS_AES_128_GCM_SHA256\";\n",
+        "groups = \"P-256\";\n",
+        "session_cache = \"64k\";\n",
+        "session_timeout = \"300s\";\n",
+        "session_tickets = false;\n",
+        "ticket_rotation = \"1h\";\n",
+        "/a.pem\";\n",
+        "verify_client = \"on\";\n",
+        "verify_depth = 2;\n",
+        "/a.ocsp\";\n",
+        "hsts = \"max-age=31536000; includeSubDomains\";\n",
+        "redirect_https = true;\n",
+        "redirect_https = false;\n",
+        NULL
+    };
+    static const char *const defaults[] = {
+        "protocols = [ \"TLSv1.2\", \"TLSv1.3\" ];\n",
+        "ciphers = \"ECDHE+AESGCM:ECDHE+CHACHA20\";\n",
+        "groups = \"X25519:P-256:P-384\";\n",
+        "session_cache = \"10M\";\n",
+        "session_timeout = \"1h\";\n",
+        "session_tickets = true;\n",
+        "ticket_rotation = \"12h\";\n",
+        "verify_client = \"off\";\n",
+        "verify_depth = 4;\n",
+        NULL
+    };
+    static const char *const no_tls[] = { "tls = {", NULL };
+    static const char *const nothing[] = { NULL };
+
+    dump_round_trip("every tls key",
+        "sites = ( { listen = \"127.0.0.1:8443\";\n"
+        "  tls = { certificates = ( { cert = \"rsa.pem\"; key = \"rsa.key\"; },"
+        " { cert = \"a.pem\"; key = \"a.key\"; } );\n"
+        "    protocols = \"TLSv1.3\"; ciphers = \"ECDHE+AESGCM\";\n"
+        "    ciphersuites = \"TLS_AES_128_GCM_SHA256\"; groups = \"P-256\";\n"
+        "    session_cache = 65536; session_timeout = 300;"
+        " session_tickets = false;\n"
+        "    ticket_rotation = \"60m\"; client_ca = \"a.pem\";"
+        " verify_client = \"on\"; verify_depth = 2;\n"
+        "    ocsp_staple = \"a.ocsp\";"
+        " hsts = \"max-age=31536000; includeSubDomains\"; };\n"
+        "  routes = ( { path = \"/a\";" RET " redirect_https = true; },\n"
+        "    { path = \"/\";" RET " } ); } );\n", want, NULL);
+    dump_round_trip("tls defaults", TLS(CERT_A), defaults, nothing);
+    dump_round_trip("no tls", SITE, nothing, no_tls);
+}
+
 /* Every new key, dumped, loads back the same. */
 static void
 test_dump_new(void)
@@ -2873,7 +3356,11 @@ main(void)
     subtest("acl_file") test_acl_file();
     subtest("auth_basic") test_auth_basic();
     subtest("dump of the new keys") test_dump_new();
+    subtest("tls") test_tls();
+    subtest("dump of tls") test_dump_tls();
 
+    X509_free(tls_a);
+    EVP_PKEY_free(tls_a_key);
     (void) nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
     return done_testing();
 }
