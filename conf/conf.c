@@ -473,7 +473,7 @@ static const struct gh_conf_key conf_tls_keys[] = {
       .def = "true" },
     { "ticket_rotation", GH_CK_DURATION,
       offsetof(struct gh_tls, ticket_rotation),
-      .def = "12h", .min = 60 * CONF_SEC, .max = 7 * CONF_DAY },
+      .def = "12h", .min = CONF_SEC, .max = 7 * CONF_DAY },
     { "client_ca", GH_CK_PATH, offsetof(struct gh_tls, client_ca),
       .def = NULL },
     /* optional and on need client_ca (conf_tls) */

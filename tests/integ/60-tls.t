@@ -191,4 +191,36 @@ for my $case (['TLSv1.3 tickets', '-tls1_3'], ['TLSv1.2 session cache', '-tls1_2
     is($out, '200', 'still serving after all that');
 }
 
+# ---- ticket rotation: the previous key still resumes, the one before not ------------
+my $gk = Gatehouse->new(conf => Gatehouse::preamble(workers => 2) . <<"EOF");
+sites = ( { listen = [ "127.0.0.1:%%PORT_https%%" ]; hosts = [ "a.test" ];
+            tls = { certificates = ( { cert = "$a_ec"; key = "$a_ec_key"; } );
+                    ticket_rotation = "2s"; };
+            routes = ( { path = "/"; return = { status = 200; body = "k"; }; } ); } );
+EOF
+{
+    my $K = $gk->port('https');
+    my $req = q{printf 'GET /r HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n'};
+    my $base = "openssl s_client -connect 127.0.0.1:$K -servername a.test -ign_eof -tls1_3";
+    my $sess = "$dir/sess-rot";
+    my $rotations = sub { scalar(() = $gk->error_log =~ /\[info\].*TLS session ticket keys rotated/g) };
+    my $n0 = $rotations->();
+    sh("$req | $base -sess_out $sess 2>&1", 10);
+    ok(wait_for(sub { $rotations->() >= $n0 + 1 }, 5), 'the checker rotated the ticket keys ([info] line)');
+    my $reused = 0;
+    for (1 .. 20) {
+        my $out = sh("$req | $base -sess_in $sess 2>&1", 10);
+        $reused++ if $out =~ /^Reused, /m;
+    }
+    # The ticket may have been made just before a rotation that happened
+    # meanwhile: allow that the last few came after a second one.
+    cmp_ok($reused, '>=', 15, "after a rotation the ticket still resumes ($reused of 20)");
+    my $n1 = $rotations->();
+    ok(wait_for(sub { $rotations->() >= $n1 + 2 }, 8), 'two more rotations');
+    my $out = sh("$req | $base -sess_in $sess 2>&1", 10);
+    like($out, qr/^New, /m, 'a ticket two keys old gets a full handshake');
+    like($out, qr{^HTTP/1\.1 200}m, '... and the request is served');
+}
+$gk->stop(name => 'rotation');
+
 finish();

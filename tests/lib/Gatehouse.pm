@@ -205,10 +205,15 @@ sub conf_text { $_[0]{conf_text} }
 sub error_log_file  { "$_[0]{dir}/error.log" }
 sub access_log_file { "$_[0]{dir}/access.log" }
 
+# The port of NAME (%%PORT_NAME%%), allocated on first use.  Names that
+# start with "dead" or "refused" get a dead_port(): a port that refuses
+# connections for the whole test, which another test running alongside
+# cannot take (with a free port it could, and then answer).
 sub port {
     my ($self, $name) = @_;
     $name //= 'http';
-    return $self->{ports}{$name} //= free_port();
+    return $self->{ports}{$name} //= $name =~ /^(?:dead|refused)/
+                                     ? dead_port() : free_port();
 }
 
 # Substitute placeholders in TEXT (ports are allocated on first use).

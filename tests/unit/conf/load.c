@@ -3034,9 +3034,9 @@ test_tls(void)
     fails("a tiny session cache", TLS(CERT_A " session_cache = \"1k\";"), 2,
           "sites[0].tls.session_cache: \"1k\" is neither 0 (no cache) nor "
           "at least 16k");
-    fails("a fast ticket rotation", TLS(CERT_A " ticket_rotation = \"30s\";"),
-          2, "sites[0].tls.ticket_rotation: \"30s\" is out of range "
-          "(60s..168h)");
+    fails("a too fast ticket rotation", TLS(CERT_A " ticket_rotation = "
+          "\"500ms\";"), 2, "sites[0].tls.ticket_rotation: \"500ms\" is out "
+          "of range (1s..168h)");
     fails("verify without a CA", TLS(CERT_A " verify_client = \"on\";"), 2,
           "sites[0].tls.verify_client: \"on\" needs client_ca (the CA "
           "certificates to verify clients with)");
