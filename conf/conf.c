@@ -190,6 +190,8 @@ static void conf_dump_shutdown_alias(FILE *out, const void *base,
 
 static int conf_route_path(struct conf_ctx *cx, const config_setting_t *s,
                            const char *path, void *base);
+static int conf_host_ok(const char *h);
+static int conf_on_free(struct conf_ctx *cx, void (*fn)(void *), void *arg);
 static void conf_dump_route_path(FILE *out, const void *base, int indent);
 static int conf_route_host(struct conf_ctx *cx, const config_setting_t *s,
                            const char *path, void *base);
@@ -403,6 +405,17 @@ static const struct gh_conf_key conf_health_keys[] = {
     { NULL }
 };
 
+/* An upstream's tls: the context is built by conf_upstream_check(). */
+static const struct gh_conf_key conf_up_tls_keys[] = {
+    { "verify", GH_CK_BOOL, offsetof(struct gh_up_tls, verify),
+      .def = "true" },
+    { "ca", GH_CK_PATH, offsetof(struct gh_up_tls, ca), .def = NULL },
+    { "sni", GH_CK_STRING, offsetof(struct gh_up_tls, sni), .def = NULL },
+    { "cert", GH_CK_PATH, offsetof(struct gh_up_tls, cert), .def = NULL },
+    { "key", GH_CK_PATH, offsetof(struct gh_up_tls, key), .def = NULL },
+    { NULL }
+};
+
 static const struct gh_conf_key conf_upstream_keys[] = {
     { "keepalive", GH_CK_U32, offsetof(struct gh_upstream, keepalive),
       .def = "32", .min = 0, .max = 10000 },
@@ -429,6 +442,8 @@ static const struct gh_conf_key conf_upstream_keys[] = {
       .def = "10s", .min = 1, .max = CONF_DAY },
     { "health", GH_CK_GROUP, offsetof(struct gh_upstream, health),
       .flags = GH_CKF_OPTIONAL, .sub = conf_health_keys },
+    { "tls", GH_CK_GROUP, offsetof(struct gh_upstream, tls),
+      .flags = GH_CKF_OPTIONAL, .sub = conf_up_tls_keys },
     { "servers", GH_CK_LIST, 0, .flags = GH_CKF_REQUIRED,
       .sub = conf_server_keys, .parse = conf_servers,
       .dump = conf_dump_servers },
@@ -1845,6 +1860,49 @@ conf_health_check(struct conf_ctx *cx, const config_setting_t *g,
     return GH_OK;
 }
 
+static void
+conf_up_tls_free(void *ctx)
+{
+    SSL_CTX_free(ctx);
+}
+
+/*
+ * An upstream's tls (group M of upstream E): build its client context now,
+ * so that a bad CA or client certificate is a config error here.
+ */
+static int
+conf_up_tls_check(struct conf_ctx *cx, const config_setting_t *e,
+                  const config_setting_t *m, const char *path,
+                  struct gh_upstream *u)
+{
+    char why[512], sub[CONF_PATH_MAX];
+    const char *key = NULL;
+
+    u->tls.on = 1;
+    if ((u->tls.cert == NULL) != (u->tls.key == NULL))
+        return conf_err(cx, m, path, "cert and key go together");
+    if (u->tls.sni != NULL && !conf_host_ok(u->tls.sni))
+        return conf_err(cx, config_setting_get_member(m, "sni"), path,
+                        "sni \"%s\" is not a host name", u->tls.sni);
+    if (u->health.type == GH_HEALTH_HTTP) {
+        return conf_err(cx, config_setting_get_member(e, "health"), path,
+                        "HTTP health checks do not speak TLS yet: use "
+                        "health = { type = \"tcp\"; ... }");
+    }
+    u->tls.ctx = gh_tls_up_ctx(&u->tls, &key, why, sizeof(why));
+    if (u->tls.ctx == NULL) {
+        conf_path(sub, path, key != NULL ? key : "");
+        return conf_err(cx, key != NULL ? config_setting_get_member(m, key)
+                        : m, key != NULL ? sub : path, "%s", why);
+    }
+    if (conf_on_free(cx, conf_up_tls_free, u->tls.ctx) != GH_OK) {
+        SSL_CTX_free(u->tls.ctx);
+        u->tls.ctx = NULL;
+        return conf_oom(cx);
+    }
+    return GH_OK;
+}
+
 /* Rules across the keys of upstream E at PATH, parsed into U. */
 static int
 conf_upstream_check(struct conf_ctx *cx, const config_setting_t *e,
@@ -1859,9 +1917,14 @@ conf_upstream_check(struct conf_ctx *cx, const config_setting_t *e,
     m = config_setting_get_member(e, "health");
     if (m != NULL) {
         conf_path(sub, path, "health");
-        return conf_health_check(cx, m, sub, &u->health);
+        if (conf_health_check(cx, m, sub, &u->health) != GH_OK)
+            return GH_ERR;
     }
-    return GH_OK;
+    m = config_setting_get_member(e, "tls");
+    if (m == NULL)
+        return GH_OK;
+    conf_path(sub, path, "tls");
+    return conf_up_tls_check(cx, e, m, sub, u);
 }
 
 static int

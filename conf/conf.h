@@ -109,6 +109,18 @@ struct gh_health {
     uint32_t            status_hi;
 };
 
+/* An upstream's `tls`: TLS to its servers. */
+struct gh_up_tls {
+    int               on;       /* first: 0 when absent */
+    int               verify;   /* check the server's certificate */
+    const char       *ca;       /* PEM CA file; NULL: the system's */
+    const char       *sni;      /* server name sent and verified; NULL:
+                                   none sent, the address is verified */
+    const char       *cert;     /* client certificate (PEM); NULL: none */
+    const char       *key;
+    void             *ctx;      /* SSL_CTX *, built at load; owns */
+};
+
 struct gh_upstream {
     const char       *name;     /* at most 63 bytes */
     struct gh_server *servers;  /* owns (in the conf arena) */
@@ -127,6 +139,7 @@ struct gh_upstream {
     gh_msec           queue_timeout;
     struct gh_health  health;
     uint64_t          shm;      /* gh_off of struct gh_shm_upstream */
+    struct gh_up_tls  tls;
 };
 
 /* One allow/deny rule: a CIDR block (IPv4 addresses as ::ffff:a.b.c.d). */

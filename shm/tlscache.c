@@ -1438,9 +1438,15 @@ tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
     if (enc) {
         TC_STAT(r, encrypted);
         rc = 1;
-    } else if (which == 0) {
+    } else if (which == 0 && SSL_version(ssl) < TLS1_3_VERSION) {
         TC_STAT(r, decrypted);
         rc = 1;
+    } else if (which == 0) {
+        /* TLS 1.3 clients use a ticket once (RFC 8446 C.4; OpenSSL's
+         * client marks it spent): without a new one, every other
+         * connection would be a full handshake. */
+        TC_STAT(r, decrypted);
+        rc = 2;
     } else {
         TC_STAT(r, renewed);
         rc = 2;                 /* accepted; issue a ticket of the current */

@@ -76,8 +76,9 @@ static void conn_timeout(struct gh_timer *t);
 static int conn_add_interim(struct gh_conn *c);
 static int conn_flush(struct gh_conn *c);
 static int conn_rate(struct gh_conn *c, unsigned what, size_t n);
-static ssize_t conn_ssl_fail(struct gh_conn *c, int r);
+static ssize_t conn_ssl_fail(struct gh_conn *c, SSL *ssl, int r);
 static int conn_handshake(struct gh_conn *c);
+static int conn_up_tls(struct gh_conn *c);
 static void conn_wait_write(struct gh_conn *c);
 static void conn_hash_key(struct gh_conn *c);
 static void conn_unadmit(struct gh_conn *c);
@@ -194,36 +195,39 @@ buf_add_hdr(struct gh_buf *b, const struct gh_hdr *h)
 static ssize_t
 conn_io_read(struct gh_conn *c, int up, void *p, size_t n)
 {
+    SSL *ssl = up ? c->uc->ssl : c->ssl;
     int r;
 
-    if (up || c->ssl == NULL)
+    if (ssl == NULL)
         return read(up ? c->uc->ev.fd : c->ev.fd, p, n);
     ERR_clear_error();
-    r = SSL_read(c->ssl, p, (int) GH_MIN(n, INT_MAX));
+    r = SSL_read(ssl, p, (int) GH_MIN(n, INT_MAX));
     if (r > 0)
         return r;
-    return conn_ssl_fail(c, r);
+    return conn_ssl_fail(c, ssl, r);
 }
 
 static ssize_t
 conn_io_write(struct gh_conn *c, int up, const void *p, size_t n)
 {
+    SSL *ssl = up ? c->uc->ssl : c->ssl;
     int r;
 
-    if (up || c->ssl == NULL)
+    if (ssl == NULL)
         return send(up ? c->uc->ev.fd : c->ev.fd, p, n, MSG_NOSIGNAL);
     ERR_clear_error();
-    r = SSL_write(c->ssl, p, (int) GH_MIN(n, INT_MAX));
+    r = SSL_write(ssl, p, (int) GH_MIN(n, INT_MAX));
     if (r > 0)
         return r;
-    return conn_ssl_fail(c, r);
+    return conn_ssl_fail(c, ssl, r);
 }
 
-/* A TLS read or write that returned R <= 0, as read(2)/send(2) would. */
+/* A TLS read or write on SSL that returned R <= 0, as read(2)/send(2)
+ * would (c->ssl_want says which way an EAGAIN waits). */
 static ssize_t
-conn_ssl_fail(struct gh_conn *c, int r)
+conn_ssl_fail(struct gh_conn *c, SSL *ssl, int r)
 {
-    switch (SSL_get_error(c->ssl, r)) {
+    switch (SSL_get_error(ssl, r)) {
     case SSL_ERROR_ZERO_RETURN:
         return 0;                   /* close_notify */
     case SSL_ERROR_WANT_READ:
@@ -255,7 +259,7 @@ conn_recv(struct gh_conn *c, int up, struct gh_buf *b)
             /* A short read drained the socket; with TLS it only ended a
              * record, so read on until the library wants more. */
             if ((size_t) n < room && !(up ? c->u_hup : c->c_hup)
-                && (up || c->ssl == NULL)) {
+                && (up ? c->uc->ssl : c->ssl) == NULL) {
                 if (up)
                     c->urd = 0;
                 else
@@ -1699,21 +1703,79 @@ conn_connect(struct gh_conn *c)
         }
         c->urd = 0;
         c->uwr = rc == GH_OK;
-        if (rc == GH_OK) {
-            c->state = GH_CONN_SEND_REQ;
-            return GH_OK;
-        }
         conn_wait(c, GH_WAIT_UP_CONNECT, w->conf->timeouts.upstream_connect);
+        if (rc == GH_OK)
+            return conn_up_tls(c);
         return GH_AGAIN;
     }
+    if (uc->ssl != NULL)
+        return conn_up_tls(c);      /* the handshake goes on */
     if (!c->uwr)
         return GH_AGAIN;
     if (getsockopt(uc->ev.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
         err = errno;
     if (err != 0)
         return conn_up_fail(c, err, "connect() failed", 0);
-    c->state = GH_CONN_SEND_REQ;
-    return GH_OK;
+    return conn_up_tls(c);
+}
+
+/*
+ * The TCP connection to the upstream server is up: with the upstream's
+ * tls, the handshake (within timeouts.upstream_connect of the connect),
+ * resuming this worker's last session with that server; then SEND_REQ.
+ */
+static int
+conn_up_tls(struct gh_conn *c)
+{
+    const struct gh_upstream *u = c->route->upstream;
+    struct gh_upstream_rt *up = &c->w->ups[u->index];
+    struct gh_upconn *uc = c->uc;
+    char why[256], reason[160];
+    int r;
+
+    if (!u->tls.on) {
+        gh_timer_del(&c->w->loop, &c->timer);
+        c->wait = GH_WAIT_NONE;
+        c->state = GH_CONN_SEND_REQ;
+        return GH_OK;
+    }
+    if (uc->ssl == NULL) {
+        uc->ssl = gh_tls_up_new(&u->tls, u->servers[uc->server].addr.text,
+                                uc->ev.fd, &up->sess[uc->server]);
+        if (uc->ssl == NULL)
+            return conn_up_fail(c, ENOMEM, "TLS to upstream: no memory", 0);
+    }
+    ERR_clear_error();
+    r = SSL_do_handshake(uc->ssl);
+    if (r == 1) {
+        if (gh_log_enabled(GH_LOG_DEBUG))
+            conn_log(c, GH_LOG_DEBUG, 0, "TLS to upstream: %s, %s%s",
+                     gh_tls_protocol(uc->ssl), gh_tls_cipher(uc->ssl),
+                     SSL_session_reused(uc->ssl) ? ", resumed" : "");
+        gh_timer_del(&c->w->loop, &c->timer);
+        c->wait = GH_WAIT_NONE;
+        c->state = GH_CONN_SEND_REQ;
+        return GH_OK;
+    }
+    switch (SSL_get_error(uc->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        c->urd = 0;
+        return GH_AGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        c->uwr = 0;
+        return GH_AGAIN;
+    default:
+        r = SSL_get_verify_result(uc->ssl) != X509_V_OK
+            ? snprintf(why, sizeof(why), "TLS handshake with upstream "
+                       "failed: certificate: %s",
+                       X509_verify_cert_error_string(
+                           SSL_get_verify_result(uc->ssl)))
+            : snprintf(why, sizeof(why), "TLS handshake with upstream "
+                       "failed: %s", gh_tls_error(uc->ssl, r, reason,
+                                                  sizeof(reason)));
+        (void) r;
+        return conn_up_fail(c, EPROTO, why, 0);
+    }
 }
 
 /* ---- SEND_REQ: request head and body to the upstream --------------------- */
@@ -1788,11 +1850,10 @@ conn_send_req(struct gh_conn *c)
                 conn_wait(c, GH_WAIT_UP_WRITE, conf->timeouts.upstream_send);
                 return GH_AGAIN;
             }
-            n = send(c->uc->ev.fd, out->data + out->start, gh_buf_len(out),
-                     MSG_NOSIGNAL);
+            n = conn_io_write(c, 1, out->data + out->start, gh_buf_len(out));
             if (n > 0) {
                 c->sent_any = 1;
-                if ((size_t) n < gh_buf_len(out))
+                if ((size_t) n < gh_buf_len(out) && c->uc->ssl == NULL)
                     c->uwr = 0;
                 out->start += (uint32_t) n;
                 continue;

@@ -1349,3 +1349,122 @@ gh_tls_resumed(const SSL *ssl)
 {
     return ssl != NULL && SSL_session_reused(ssl) == 1;
 }
+
+
+/* ---- TLS to backends ---------------------------------------------------- */
+
+static int tls_idx_up_sess = -1;    /* SSL: SSL_SESSION ** (the slot) */
+static pthread_once_t tls_up_once = PTHREAD_ONCE_INIT;
+
+static void
+tls_up_init_index(void)
+{
+    tls_idx_up_sess = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* A session from a backend: keep the newest in the server's slot. */
+static int
+tls_up_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    SSL_SESSION **slot = SSL_get_ex_data(ssl, tls_idx_up_sess);
+
+    if (slot == NULL)
+        return 0;           /* OpenSSL frees it */
+    if (*slot != NULL)
+        SSL_SESSION_free(*slot);
+    *slot = sess;
+    return 1;               /* ours now */
+}
+
+SSL_CTX *
+gh_tls_up_ctx(const struct gh_up_tls *t, const char **key, char *why,
+              size_t whylen)
+{
+    SSL_CTX *ctx;
+    unsigned long e;
+
+    *key = NULL;
+    if (pthread_once(&tls_up_once, tls_up_init_index) != 0
+        || tls_idx_up_sess < 0) {
+        snprintf(why, whylen, "OpenSSL: no ex_data index");
+        return NULL;
+    }
+    ERR_clear_error();
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        snprintf(why, whylen, "OpenSSL: cannot make a context");
+        return NULL;
+    }
+    (void) SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
+                        | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS
+                     | SSL_MODE_ENABLE_PARTIAL_WRITE
+                     | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT
+                                   | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, tls_up_new_session);
+    if (t->verify) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        if (t->ca != NULL
+            ? SSL_CTX_load_verify_locations(ctx, t->ca, NULL) != 1
+            : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+            *key = t->ca != NULL ? "ca" : NULL;
+            goto fail;
+        }
+    }
+    if (t->cert != NULL) {
+        *key = "cert";
+        if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1)
+            goto fail;
+        *key = "key";
+        if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1
+            || SSL_CTX_check_private_key(ctx) != 1)
+            goto fail;
+    }
+    return ctx;
+fail:
+    e = ERR_peek_last_error();
+    snprintf(why, whylen, "%s: %s", *key != NULL && strcmp(*key, "ca") == 0
+             ? t->ca : *key != NULL && strcmp(*key, "cert") == 0 ? t->cert
+             : *key != NULL ? t->key : "CA paths",
+             e != 0 ? ERR_reason_error_string(e) : "failed");
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+SSL *
+gh_tls_up_new(const struct gh_up_tls *t, const char *addr, int fd,
+              SSL_SESSION **sess)
+{
+    SSL *ssl = SSL_new(t->ctx);
+    char ip[64];
+    const char *colon;
+
+    if (ssl == NULL)
+        return NULL;
+    if (SSL_set_fd(ssl, fd) != 1
+        || SSL_set_ex_data(ssl, tls_idx_up_sess, sess) != 1)
+        goto fail;
+    SSL_set_connect_state(ssl);
+    if (t->sni != NULL) {
+        if (SSL_set_tlsext_host_name(ssl, t->sni) != 1
+            || (t->verify && SSL_set1_host(ssl, t->sni) != 1))
+            goto fail;
+    } else if (t->verify) {
+        /* No name: the certificate must be for the address we dialled. */
+        colon = addr[0] == '[' ? strchr(addr, ']') : strrchr(addr, ':');
+        snprintf(ip, sizeof(ip), "%.*s", colon ? (int) (colon - addr
+                 - (addr[0] == '[')) : (int) strlen(addr),
+                 addr + (addr[0] == '['));
+        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) != 1)
+            goto fail;
+    }
+    if (sess != NULL && *sess != NULL)
+        (void) SSL_set_session(ssl, *sess);
+    return ssl;
+fail:
+    SSL_free(ssl);
+    return NULL;
+}

@@ -177,4 +177,23 @@ const char *gh_tls_servername(const SSL *ssl);
 const char *gh_tls_alpn(const SSL *ssl);
 int gh_tls_resumed(const SSL *ssl);
 
+/*
+ * TLS to backends (an upstream's tls).  At config load: the client context
+ * for T (TLS 1.2 and 1.3, certificate verification against T->ca or the
+ * system's CAs when T->verify, the client certificate if any, a client
+ * session cache fed by gh_tls_up_new()'s sessions).  NULL with WHY (and
+ * *KEY: the tls key at fault, or NULL) on error.
+ */
+SSL_CTX *gh_tls_up_ctx(const struct gh_up_tls *t, const char **key,
+                       char *why, size_t whylen);
+/*
+ * A client SSL on connected socket FD to server ADDR (its text, "ip:port")
+ * of an upstream with tls T: SNI and the name or address to verify set,
+ * resuming *SESS when there is one; the sessions the server hands out go
+ * to *SESS (which must outlive the SSL: a per-worker slot of the server).
+ * NULL on failure.
+ */
+SSL *gh_tls_up_new(const struct gh_up_tls *t, const char *addr, int fd,
+                   SSL_SESSION **sess);
+
 #endif

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "worker/core/log.h"
+#include "worker/tls.h"
 #include "worker/upstream.h"
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -122,8 +123,11 @@ gh_upstream_init(const struct gh_conf *conf, struct gh_shm *shm,
         up->st = gh_state_upstream(shm, u);
         up->srv = calloc(u->nservers, sizeof(*up->srv));
         up->cand = calloc(u->nservers, 1);
+        if (u->tls.on)
+            up->sess = calloc(u->nservers, sizeof(*up->sess));
         up->rnd = up_mix(((uint64_t) seed << 32) ^ (i + 1)) | 1;
         if (up->srv == NULL || up->cand == NULL
+            || (u->tls.on && up->sess == NULL)
             || (u->balance == GH_BALANCE_HASH && up_ring_build(up) != GH_OK)) {
             gh_upstream_destroy(rt, i + 1, NULL);
             return NULL;
@@ -145,10 +149,15 @@ gh_upstream_destroy(struct gh_upstream_rt *rt, uint32_t n,
             struct gh_upconn *uc = rt[i].idle;
 
             rt[i].idle = uc->next;
+            gh_tls_free(uc->ssl);
             if (uc->ev.fd != -1)
                 (void) close(uc->ev.fd);
             free(uc);
         }
+        for (uint32_t j = 0; rt[i].sess != NULL && j < rt[i].conf->nservers;
+             j++)
+            SSL_SESSION_free(rt[i].sess[j]);
+        free(rt[i].sess);
         free(rt[i].srv);
         free(rt[i].cand);
         free(rt[i].ring);
@@ -634,6 +643,8 @@ gh_upstream_connect(struct gh_upstream_rt *up, uint32_t server, int *rc)
 void
 gh_upconn_close(struct gh_loop *loop, struct gh_upconn *uc)
 {
+    gh_tls_free(uc->ssl);
+    uc->ssl = NULL;
     gh_ev_close(loop, &uc->ev);
     gh_loop_defer_free(loop, uc);
 }

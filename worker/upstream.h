@@ -29,8 +29,12 @@ struct gh_up_tried {
 };
 
 /* One connection to an upstream server. */
+struct ssl_st;                  /* <openssl/ssl.h> SSL */
+struct ssl_session_st;          /* SSL_SESSION */
+
 struct gh_upconn {
     struct gh_ev           ev;      /* owns the fd */
+    struct ssl_st         *ssl;     /* upstream tls; owns; NULL: plain */
     struct gh_upstream_rt *up;      /* borrows */
     uint32_t               server;  /* index in up->conf->servers */
     uint32_t               requests;/* requests sent on it */
@@ -59,6 +63,8 @@ struct gh_upstream_rt {
     struct gh_shm_held       *held;     /* this worker's counts per server
                                            (NULL: not tracked) */
     struct gh_shm_held       *held_q;   /* ... in this upstream's queue */
+    struct ssl_session_st   **sess;     /* tls: the last session of each
+                                           server (this worker's); owns */
 };
 
 /*

@@ -162,6 +162,19 @@ for my $case (['TLSv1.3 tickets', '-tls1_3'], ['TLSv1.2 session cache', '-tls1_2
     is($reused, 20, "$name: 20 reconnections over 4 workers, all resumed");
 }
 
+# ---- TLS 1.3 tickets are single-use: each resumption must bring a new one ------
+{
+    my $req = q{printf 'GET /r HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n'};
+    my $base = "openssl s_client -connect 127.0.0.1:$P -servername a.test -ign_eof -tls1_3";
+    sh("$req | $base -sess_out $dir/chain0 2>&1", 10);
+    my $reused = 0;
+    for my $i (1 .. 6) {
+        my $out = sh("$req | $base -sess_in $dir/chain" . ($i - 1) . " -sess_out $dir/chain$i 2>&1", 10);
+        $reused++ if $out =~ /^Reused, /m;
+    }
+    is($reused, 6, 'TLSv1.3: six resumptions in a chain, each with the ticket of the one before');
+}
+
 # ---- hostile bytes on the TLS port --------------------------------------------------
 {
     my $mark = $gh->log_mark;

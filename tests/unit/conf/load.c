@@ -786,6 +786,36 @@ test_errors(void)
           "sites[0].routes[1]: can never be chosen: the route at line 2 "
           "has the same path \"/\" and no condition (host, header, cookie, "
           "query, methods)");
+#define UPTLS(x) "upstreams = { app = { servers = ( { address = " \
+    "\"127.0.0.1:9001\"; } );\n  tls = { " x " }; }; };\n" \
+    "sites = ( { listen = \"127.0.0.1:80\"; routes = ( { path = \"/\"; " \
+    "upstream = \"app\"; } ); } );\n"
+    fails("upstream tls: cert without key", UPTLS("cert = \"c.pem\";"), 2,
+          "upstreams.app.tls: cert and key go together");
+    fails("upstream tls: sni not a host name", UPTLS("sni = \"a b\";"), 2,
+          "upstreams.app.tls: sni \"a b\" is not a host name");
+    fails_like("upstream tls: unreadable ca", UPTLS("ca = \"nope.pem\";"),
+               strlen(UPTLS("ca = \"nope.pem\";")), "upstreams.app.tls.ca: ");
+    fails("upstream tls with HTTP health checks",
+          "upstreams = { app = { servers = ( { address = \"127.0.0.1:9001\"; "
+          "} );\n  health = { path = \"/h\"; };\n  tls = { verify = false; "
+          "}; }; };\nsites = ( { listen = \"127.0.0.1:80\"; routes = ( { "
+          "path = \"/\"; upstream = \"app\"; } ); } );\n", 2,
+          "upstreams.app.tls: HTTP health checks do not speak TLS yet: use "
+          "health = { type = \"tcp\"; ... }");
+    {
+        char e2[512];
+        struct gh_conf *uc = load_text(UPTLS("verify = false; sni = "
+                                             "\"app.internal\";"), e2,
+                                       sizeof(e2));
+
+        if (!ok(uc != NULL && uc->upstreams[0].tls.on
+                && !uc->upstreams[0].tls.verify && uc->upstreams[0].tls.ctx
+                && strcmp(uc->upstreams[0].tls.sni, "app.internal") == 0,
+                "upstream tls: parsed, context built"))
+            diag("%s", e2);
+        gh_conf_free(uc);
+    }
     fails("index on a proxy route",
           UPSTREAM "sites = ( { listen = \"127.0.0.1:80\"; routes = (\n"
           "  { path = \"/\"; upstream = \"app\"; index = \"i.html\"; } );"
