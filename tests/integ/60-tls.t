@@ -12,6 +12,9 @@ use strict;
 use warnings;
 
 use Digest::MD5 qw(md5_hex);
+use IO::Select;
+use IO::Socket::IP;
+use POSIX ();
 use Test::More;
 use Time::HiRes qw(time sleep);
 use Gatehouse timeout => 90;
@@ -202,6 +205,63 @@ for my $case (['TLSv1.3 tickets', '-tls1_3'], ['TLSv1.2 session cache', '-tls1_2
        '[info] the truncated handshake timed out');
     $out = curl("-o /dev/null -w '%{http_code}' --cacert $a_ec https://a.test:$P/after");
     is($out, '200', 'still serving after all that');
+}
+
+# ---- fuzz-style: 400 mangled ClientHellos and random records -------------------
+{
+    # A real ClientHello, captured from openssl s_client.
+    my $ls = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0, Listen => 1)
+        or die "listen: $@";
+    my $lp = $ls->sockport;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        exec '/bin/sh', '-c', "echo | openssl s_client -connect 127.0.0.1:$lp -servername a.test"
+                              . " >/dev/null 2>&1";
+        POSIX::_exit(127);
+    }
+    my $s = $ls->accept;
+    my $hello = '';
+    $s->blocking(0);
+    my $sel = IO::Select->new($s);
+    while ($sel->can_read(2)) {
+        my $n = sysread($s, my $b, 65536);
+        last unless $n;
+        $hello .= $b;
+        last if length $hello >= 5 && length $hello >= 5 + unpack('n', substr($hello, 3, 2));
+    }
+    close $s;
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
+    cmp_ok(length $hello, '>', 100, 'captured a ClientHello (' . length($hello) . ' bytes)');
+    my $mark = $gh->log_mark;
+    srand(4242);
+    my $sent = 0;
+    for my $i (1 .. 400) {
+        my $m = $hello;
+        my $kind = $i % 4;
+        if ($kind == 0) {                   # flip a few bytes
+            substr($m, int rand length $m, 1) = chr(int rand 256) for 1 .. 1 + int rand 8;
+        } elsif ($kind == 1) {              # cut it short
+            $m = substr($m, 0, int rand length $m);
+        } elsif ($kind == 2) {              # a record header of any length, then noise
+            $m = "\x16\x03\x01" . pack('n', int rand 65536)
+                 . join('', map { chr(int rand 256) } 1 .. int rand 600);
+        } else {                            # the hello, then garbage records
+            $m .= join('', map { chr(int rand 256) } 1 .. 1 + int rand 300);
+        }
+        my $c = Gatehouse::Client->new(port => $P) or next;
+        $c->send($m, 1);
+        $c->fill(0.02);
+        $c->close;
+        $sent++;
+    }
+    is($sent, 400, '400 mangled inputs sent to the TLS port');
+    my $out = curl("-o /dev/null -w '%{http_code}' --cacert $a_ec https://a.test:$P/after-fuzz");
+    is($out, '200', 'still serving after them');
+    my $log = $gh->log_since($mark);
+    unlike($log, qr/\[(alert|crit|emerg)\]/, 'no [alert] or worse');
+    my $infos = () = $log =~ /\[info\] .*TLS handshake failed: /g;
+    cmp_ok($infos, '>=', 100, "handshake failures logged at info ($infos)");
 }
 
 # ---- ticket rotation: the previous key still resumes, the one before not ------------
