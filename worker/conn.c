@@ -3050,6 +3050,14 @@ gh_conn_close(struct gh_conn *c, const char *reason)
     conn_up_release(c, 0);
     conn_unadmit(c);
     if (c->ssl != NULL) {
+        /* close_notify, as nginx does: a client that reads to the end of
+         * the connection (curl, OpenSSL 3) otherwise sees a truncation
+         * and drops the session (no resumption next time). */
+        if (SSL_is_init_finished(c->ssl)
+            && !(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN)) {
+            (void) SSL_shutdown(c->ssl);
+            ERR_clear_error();
+        }
         gh_tls_free(c->ssl);
         c->ssl = NULL;
     }

@@ -165,6 +165,14 @@ for my $case (['TLSv1.3 tickets', '-tls1_3'], ['TLSv1.2 session cache', '-tls1_2
     is($reused, 20, "$name: 20 reconnections over 4 workers, all resumed");
 }
 
+# ---- close_notify after the last response --------------------------------------
+{
+    my $out = sh(q{printf 'GET /cn HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n'}
+                 . " | openssl s_client -connect 127.0.0.1:$P -servername a.test -ign_eof -msg 2>&1", 10);
+    like($out, qr/^<<< TLS 1\.3, Alert \[length 0002\], warning close_notify/m,
+         'Connection: close: the server ends TLS with close_notify (so clients keep the session)');
+}
+
 # ---- TLS 1.3 tickets are single-use: each resumption must bring a new one ------
 {
     my $req = q{printf 'GET /r HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n'};
