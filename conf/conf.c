@@ -1884,11 +1884,6 @@ conf_up_tls_check(struct conf_ctx *cx, const config_setting_t *e,
     if (u->tls.sni != NULL && !conf_host_ok(u->tls.sni))
         return conf_err(cx, config_setting_get_member(m, "sni"), path,
                         "sni \"%s\" is not a host name", u->tls.sni);
-    if (u->health.type == GH_HEALTH_HTTP) {
-        return conf_err(cx, config_setting_get_member(e, "health"), path,
-                        "HTTP health checks do not speak TLS yet: use "
-                        "health = { type = \"tcp\"; ... }");
-    }
     u->tls.ctx = gh_tls_up_ctx(&u->tls, &key, why, sizeof(why));
     if (u->tls.ctx == NULL) {
         conf_path(sub, path, key != NULL ? key : "");

@@ -7,6 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "master/checker.h"
 #include "worker/tls.h"
 #include "shm/state.h"
@@ -25,6 +28,7 @@
 #define CHECK_STATES(X)                                                     \
     X(IDLE,    idle)        /* waiting for the next check; no socket */     \
     X(CONNECT, connect)     /* connecting */                                \
+    X(TLS,     tls)         /* the TLS handshake (upstream tls) */          \
     X(SEND,    send)        /* sending the request (http) */                \
     X(READ,    read)        /* reading the status line (http) */            \
     X(DONE,    done)        /* succeeded; check_run() finishes it */
@@ -54,6 +58,8 @@ struct check {
     const struct gh_server   *s;        /* borrows (conf) */
     struct gh_shm_server     *st;       /* borrows (segment) */
     char                     *req;      /* owns; NULL for tcp checks */
+    SSL                      *ssl;      /* upstream tls; owns, NULL between */
+    SSL_SESSION              *sess;     /* the last TLS session: resumed */
     size_t                    req_len;
     size_t                    sent;     /* 0 <= sent <= req_len */
     size_t                    got;      /* response bytes read */
@@ -175,6 +181,7 @@ check_parse(struct check_sl *sl, const char *p, size_t n)
 /* ---- one check ---------------------------------------------------------- */
 
 static void check_run(struct check *c);
+static int check_connected(struct check *c);
 
 static void
 check_failf(struct check *c, int err, const char *fmt, ...) GH_PRINTF(3, 4);
@@ -221,6 +228,14 @@ check_finish(struct check *c, int ok)
             == -1)
             gh_log(GH_LOG_WARN, errno, "setsockopt(SO_LINGER) failed, "
                    "ignored");
+    }
+    if (c->ssl != NULL) {
+        if (ok)
+            (void) SSL_shutdown(c->ssl);    /* close_notify: keep the
+                                               session resumable */
+        ERR_clear_error();
+        gh_tls_free(c->ssl);
+        c->ssl = NULL;
     }
     gh_ev_close(loop, &c->ev);
     c->state = CHECK_IDLE;
@@ -326,6 +341,17 @@ check_step_connect(struct check *c)
     }
     if (!(c->events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
         return GH_AGAIN;
+    if (c->u->tls.on) {
+        c->state = CHECK_TLS;
+        return GH_OK;
+    }
+    return check_connected(c);
+}
+
+/* Connected (and through TLS when the upstream has it): what next. */
+static int
+check_connected(struct check *c)
+{
     if (c->u->health.type == GH_HEALTH_TCP) {
         c->state = CHECK_DONE;  /* the handshake is all a tcp check asks */
         return GH_OK;
@@ -334,12 +360,76 @@ check_step_connect(struct check *c)
     return GH_OK;
 }
 
+/* The TLS handshake with the server, verified as requests are. */
+static int
+check_step_tls(struct check *c)
+{
+    char why[160];
+    int r;
+
+    if (c->ssl == NULL) {
+        c->ssl = gh_tls_up_new(&c->u->tls, c->s->addr.text, c->ev.fd,
+                               &c->sess);
+        if (c->ssl == NULL) {
+            check_failf(c, ENOMEM, "TLS setup failed");
+            return GH_ERR;
+        }
+    }
+    ERR_clear_error();
+    r = SSL_do_handshake(c->ssl);
+    if (r == 1)
+        return check_connected(c);
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return GH_AGAIN;
+    default:
+        if (SSL_get_verify_result(c->ssl) != X509_V_OK)
+            check_failf(c, 0, "TLS handshake failed: certificate: %s",
+                        X509_verify_cert_error_string(
+                            SSL_get_verify_result(c->ssl)));
+        else
+            check_failf(c, 0, "TLS handshake failed: %s",
+                        gh_tls_error(c->ssl, r, why, sizeof(why)));
+        return GH_ERR;
+    }
+}
+
+/* send(2)/recv(2) on the check's socket, through TLS when it has it. */
+static ssize_t
+check_io(struct check *c, int wr, void *p, size_t n)
+{
+    int r;
+
+    if (c->ssl == NULL)
+        return wr ? send(c->ev.fd, p, n, MSG_NOSIGNAL)
+                  : recv(c->ev.fd, p, n, 0);
+    ERR_clear_error();
+    r = wr ? SSL_write(c->ssl, p, (int) n) : SSL_read(c->ssl, p, (int) n);
+    if (r > 0)
+        return r;
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_SYSCALL:
+        if (r == 0 || errno == 0)
+            return 0;
+        return -1;
+    default:
+        errno = EPROTO;
+        return -1;
+    }
+}
+
 static int
 check_step_send(struct check *c)
 {
     while (c->sent < c->req_len) {
-        ssize_t n = send(c->ev.fd, c->req + c->sent, c->req_len - c->sent,
-                         MSG_NOSIGNAL);
+        ssize_t n = check_io(c, 1, c->req + c->sent, c->req_len - c->sent);
 
         if (n >= 0) {
             c->sent += (size_t) n;
@@ -370,7 +460,7 @@ check_step_read(struct check *c)
             check_failf(c, 0, "invalid response");  /* no line end yet */
             return GH_ERR;
         }
-        n = recv(c->ev.fd, buf, want, 0);
+        n = check_io(c, 0, buf, want);
         if (n == 0) {
             check_failf(c, 0, "connection closed");
             return GH_ERR;
@@ -512,6 +602,8 @@ checker_destroy(struct checker *ck)
         struct check *c = &ck->checks[i];
 
         gh_timer_del(&ck->loop, &c->timer);
+        gh_tls_free(c->ssl);
+        SSL_SESSION_free(c->sess);
         gh_ev_close(&ck->loop, &c->ev);
         free(c->req);
     }

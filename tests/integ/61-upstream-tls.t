@@ -61,6 +61,11 @@ upstreams = {
              tls = { ca = "$b1"; }; };
   resume = { servers = ( { address = "127.0.0.1:$CL"; } );
              tls = { ca = "$b1"; sni = "b1.test"; }; };
+  checked = { servers = ( { address = "127.0.0.1:$KA"; },
+                          { address = "127.0.0.1:%%PORT_http%%"; } );
+              tls = { ca = "$b1"; sni = "b1.test"; };
+              health = { path = "/"; interval = "300ms"; timeout = "300ms";
+                         rise = 1; fall = 1; }; };
 };
 sites = ( { listen = [ "127.0.0.1:%%PORT_http%%" ];
             routes = ( { path = "/v1/"; upstream = "v1"; },
@@ -113,6 +118,21 @@ sub lines { my ($mark, $re) = @_; scalar(() = $gh->log_since($mark) =~ /$re/g) }
     cmp_ok($hs, '>=', 10, "... each on a new TLS connection ($hs handshakes)");
     cmp_ok($res, '>=', $hs - 1, "... all but the first resumed ($res)")
         or diag(join "\n", grep { /TLS to upstream/ } split /\n/, $gh->log_since($mark));
+}
+
+{
+    # Health checks over TLS: the TLS backend passes, a plain HTTP port
+    # (ours) fails the handshake and goes down.
+    my $plain = "127.0.0.1:" . $gh->port('http');
+    ok($gh->wait_log([qr/\[warn\]/, qr/upstream checked server \Q$plain\E is down \(health check: TLS handshake failed/],
+                     0, 5), 'a server that does not speak TLS: down, the handshake failed')
+        or diag($gh->error_log);
+    ok(wait_for(sub { $be{ka}->access_log =~ m{"GET / HTTP/1\.1" 200 } }, 5),
+       'the checks reach the TLS backend (its access log has them)');
+    unlike($gh->error_log, qr/upstream checked server 127\.0\.0\.1:$KA is down/,
+           'the TLS backend passes its checks (http over TLS)');
+    like($gh->error_log, qr/health check of upstream checked server \Q$plain\E failed/,
+         '[info] each failed check says why');
 }
 
 finish();

@@ -796,13 +796,6 @@ test_errors(void)
           "upstreams.app.tls: sni \"a b\" is not a host name");
     fails_like("upstream tls: unreadable ca", UPTLS("ca = \"nope.pem\";"),
                strlen(UPTLS("ca = \"nope.pem\";")), "upstreams.app.tls.ca: ");
-    fails("upstream tls with HTTP health checks",
-          "upstreams = { app = { servers = ( { address = \"127.0.0.1:9001\"; "
-          "} );\n  health = { path = \"/h\"; };\n  tls = { verify = false; "
-          "}; }; };\nsites = ( { listen = \"127.0.0.1:80\"; routes = ( { "
-          "path = \"/\"; upstream = \"app\"; } ); } );\n", 2,
-          "upstreams.app.tls: HTTP health checks do not speak TLS yet: use "
-          "health = { type = \"tcp\"; ... }");
     {
         char e2[512];
         struct gh_conf *uc = load_text(UPTLS("verify = false; sni = "
