@@ -21,6 +21,7 @@
 #include "shm/shm.h"
 #include "shm/ctable.h"
 #include "shm/slab.h"
+#include "shm/tlscache.h"
 #include "shm/state.h"
 #include "worker/core/gh.h"
 #include "worker/metrics.h"
@@ -548,6 +549,70 @@ prom_workers(struct metrics_out *o, const struct gh_conf *conf,
                     "\"} %" PRIu64 "\n", i, ld64(&g->workers[i].requests));
 }
 
+/* TLS: each site's shared session cache, and the daemon's ticket keys. */
+static void
+prom_tls(struct metrics_out *o, const struct gh_conf *conf,
+         const struct gh_shm *shm)
+{
+    static const char *const ev[] = { "hit", "miss", "store", "evict",
+                                      "expire" };
+    uint64_t keys = 0;
+
+    prom_head(o, "gatehouse_tls_session_cache_sessions", "gauge",
+              "Sessions in a site's shared TLS session cache.");
+    for (uint32_t i = 0; i < conf->nsites; i++) {
+        const struct gh_site *site = &conf->sites[i];
+        struct gh_tlscache_stats st;
+
+        if (site->tls == NULL)
+            continue;
+        keys = keys ? keys : site->tls->keys_root;
+        if (site->tls->cache_root == 0)
+            continue;
+        gh_tlscache_stats(shm, site->tls->cache_root, &st);
+        metrics_str(o, "gatehouse_tls_session_cache_sessions{site=\"");
+        metrics_esc(o, metrics_site_name(site), 0);
+        metrics_fmt(o, "\"} %" PRIu64 "\n", st.entries);
+    }
+    prom_head(o, "gatehouse_tls_session_cache_events_total", "counter",
+              "Lookups that resumed (hit) or not (miss), sessions stored, "
+              "evicted for room, expired.");
+    for (uint32_t i = 0; i < conf->nsites; i++) {
+        const struct gh_site *site = &conf->sites[i];
+        struct gh_tlscache_stats st;
+        uint64_t v[5];
+
+        if (site->tls == NULL || site->tls->cache_root == 0)
+            continue;
+        gh_tlscache_stats(shm, site->tls->cache_root, &st);
+        v[0] = st.hits; v[1] = st.misses; v[2] = st.stores;
+        v[3] = st.evictions; v[4] = st.expired;
+        for (unsigned k = 0; k < GH_NELEM(ev); k++) {
+            metrics_str(o, "gatehouse_tls_session_cache_events_total{site=\"");
+            metrics_esc(o, metrics_site_name(site), 0);
+            metrics_fmt(o, "\",event=\"%s\"} %" PRIu64 "\n", ev[k], v[k]);
+        }
+    }
+    prom_head(o, "gatehouse_tls_tickets_total", "counter",
+              "Session tickets issued, accepted with the current key, "
+              "accepted with the previous one, of no key we have.");
+    if (keys != 0) {
+        struct gh_tlskeys_stats ks;
+
+        gh_tlskeys_stats(shm, keys, &ks);
+        metrics_fmt(o, "gatehouse_tls_tickets_total{event=\"issued\"} %"
+                    PRIu64 "\ngatehouse_tls_tickets_total{event=\"current\"}"
+                    " %" PRIu64 "\ngatehouse_tls_tickets_total{event="
+                    "\"previous\"} %" PRIu64 "\ngatehouse_tls_tickets_total{"
+                    "event=\"unknown\"} %" PRIu64 "\n", ks.encrypted,
+                    ks.decrypted, ks.renewed, ks.unknown);
+        prom_head(o, "gatehouse_tls_ticket_key_rotations_total", "counter",
+                  "Ticket key rotations since the keys were made.");
+        metrics_fmt(o, "gatehouse_tls_ticket_key_rotations_total %" PRIu64
+                    "\n", ks.generation > 0 ? ks.generation - 1 : 0);
+    }
+}
+
 /* The daemon-wide connection count and the shared per-client table. */
 static void
 prom_clients(struct metrics_out *o, const struct gh_shm *shm)
@@ -664,6 +729,7 @@ prom_render(struct metrics_out *o, const struct gh_conf *conf,
     prom_upstreams(o, conf, shm, now);
     prom_workers(o, conf, shm);
     prom_clients(o, shm);
+    prom_tls(o, conf, shm);
     metrics_slab_read(shm, &sl);
     prom_slab(o, &sl);
 }

@@ -75,7 +75,8 @@ sites = ( { listen = [ "127.0.0.1:%%PORT_https%%" ]; hosts = [ "a.test" ];
                     client_ca = "$ca"; verify_client = "optional"; };
             routes = ( { path = "/"; upstream = "app"; } ); },
           { listen = [ "127.0.0.1:%%PORT_http%%" ];
-            routes = ( { path = "/secure/"; upstream = "app"; redirect_https = true; },
+            routes = ( { path = "/metrics"; metrics = true; },
+                       { path = "/secure/"; upstream = "app"; redirect_https = true; },
                        { path = "/"; upstream = "app"; } ); } );
 EOF
 ok(wait_for(sub { $gh->children == 5 }, 10), 'four workers and the checker (it rotates the ticket keys)');
@@ -171,6 +172,18 @@ for my $case (['TLSv1.3 tickets', '-tls1_3'], ['TLSv1.2 session cache', '-tls1_2
                  . " | openssl s_client -connect 127.0.0.1:$P -servername a.test -ign_eof -msg 2>&1", 10);
     like($out, qr/^<<< TLS 1\.3, Alert \[length 0002\], warning close_notify/m,
          'Connection: close: the server ends TLS with close_notify (so clients keep the session)');
+}
+
+# ---- the metrics count resumptions ------------------------------------------------
+{
+    my $m = $gh->http_get('/metrics')->body;
+    my ($hits) = $m =~ /^gatehouse_tls_session_cache_events_total\{site="a\.test",event="hit"\} (\d+)$/m;
+    my ($cur) = $m =~ /^gatehouse_tls_tickets_total\{event="current"\} (\d+)$/m;
+    my ($iss) = $m =~ /^gatehouse_tls_tickets_total\{event="issued"\} (\d+)$/m;
+    cmp_ok($hits // 0, '>=', 20, "metrics: session cache hits of a.test (" . ($hits // 'none') . ')');
+    cmp_ok($cur // 0, '>=', 40, "metrics: tickets accepted with the current key (" . ($cur // 'none') . ')');
+    cmp_ok($iss // 0, '>=', 1, "metrics: tickets issued (" . ($iss // 'none') . ')');
+    like($m, qr/^gatehouse_tls_session_cache_sessions\{site="a\.test"\} [1-9]/m, 'metrics: sessions held');
 }
 
 # ---- TLS 1.3 tickets are single-use: each resumption must bring a new one ------
