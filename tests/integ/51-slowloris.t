@@ -547,10 +547,11 @@ my %by = %{ $A->{by} };
     my @not408 = grep { $_->[1] ne '408' } @late;
     is(scalar @not408, 0, 'A: every drip-fed body ended with a 408 once it stopped')
         or diag(join "\n", map { "@$_" } @not408[0 .. min($#not408, 9)]);
-    # Cut by the rate at a byte (at once), else by client_body after the
+    # Cut by the rate at a byte (within a second, however loaded the
+    # machine), else by client_body after the
     # last byte.
     my @d = map { $_->[5] - $_->[4] } grep { $_->[1] eq '408' } @late;
-    is(scalar(grep { $_ >= 0.3 && ($_ < $BODY_TO - 0.1 || $_ > $BODY_TO + 1.5) } @d), 0,
+    is(scalar(grep { $_ >= 1.0 && ($_ < $BODY_TO - 0.1 || $_ > $BODY_TO + 1.5) } @d), 0,
        sprintf('A: ... at a byte (min_body_rate) or client_body after the last one '
                . '(%.2f .. %.2f s)', min(@d) // 0, max(0, @d)));
     note(sprintf 'A: drip-fed bodies lasted %.1f .. %.1f s, %d .. %d bytes each',
