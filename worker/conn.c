@@ -2275,6 +2275,9 @@ conn_up_quiet(struct gh_conn *c)
 {
     char ch;
 
+    /* With TLS, bytes may also wait decrypted inside the library. */
+    if (c->uc->ssl != NULL && SSL_pending(c->uc->ssl) > 0)
+        return 0;
     return recv(c->uc->ev.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == -1
            && errno == EAGAIN;
 }
