@@ -23,7 +23,6 @@
  */
 
 #include <errno.h>
-#include <endian.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +36,7 @@
 #include "shm/layout.h"
 #include "shm/lock.h"
 #include "shm/shm.h"
+#include "shm/siphash.h"
 #include "shm/slab.h"
 #include "worker/core/gh.h"
 
@@ -134,53 +134,11 @@ static void (*hc_hook)(void);
 
 #define HC_STAT(r, f) __atomic_add_fetch(&(r)->f, 1, __ATOMIC_RELAXED)
 
-/* ---- SipHash-2-4 -------------------------------------------------------- */
-
-#define HC_ROTL(x, b)   (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
-#define HC_SIPROUND(v0, v1, v2, v3) do {                                  \
-    v0 += v1; v1 = HC_ROTL(v1, 13); v1 ^= v0; v0 = HC_ROTL(v0, 32);     \
-    v2 += v3; v3 = HC_ROTL(v3, 16); v3 ^= v2;                           \
-    v0 += v3; v3 = HC_ROTL(v3, 21); v3 ^= v0;                           \
-    v2 += v1; v1 = HC_ROTL(v1, 17); v1 ^= v2; v2 = HC_ROTL(v2, 32);     \
-} while (0)
-
-static uint64_t
-hc_sip(uint64_t k0, uint64_t k1, const void *data, size_t len)
-{
-    const uint8_t *p = data, *end = p + (len & ~(size_t) 7);
-    uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
-    uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
-    uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
-    uint64_t v3 = k1 ^ 0x7465646279746573ULL;
-    uint64_t m, b = (uint64_t) len << 56;
-
-    for (; p != end; p += 8) {
-        memcpy(&m, p, 8);
-        m = le64toh(m);
-        v3 ^= m;
-        HC_SIPROUND(v0, v1, v2, v3);
-        HC_SIPROUND(v0, v1, v2, v3);
-        v0 ^= m;
-    }
-    for (size_t i = 0; i < (len & 7); i++)
-        b |= (uint64_t) p[i] << (8 * i);
-    v3 ^= b;
-    HC_SIPROUND(v0, v1, v2, v3);
-    HC_SIPROUND(v0, v1, v2, v3);
-    v0 ^= b;
-    v2 ^= 0xff;
-    HC_SIPROUND(v0, v1, v2, v3);
-    HC_SIPROUND(v0, v1, v2, v3);
-    HC_SIPROUND(v0, v1, v2, v3);
-    HC_SIPROUND(v0, v1, v2, v3);
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
 /* The header checksum: the fields that never change after linking. */
 static uint64_t
 hc_hsum(const struct hc_root *r, const struct hc_entry *e)
 {
-    uint64_t h = hc_sip(r->secret[2], r->secret[0], e->bytes,
+    uint64_t h = gh_siphash24(r->secret[2], r->secret[0], e->bytes,
                         (size_t) e->keylen + e->varlen);
 
     return h ^ (e->id * 0x9e3779b97f4a7c15ULL) ^ e->hlo
@@ -765,8 +723,8 @@ gh_cache_lookup(struct gh_shm *shm, gh_off zone, const void *key,
         return GH_DECLINED;
     }
     hc_tick(&x, now);
-    lo = hc_sip(x.r->secret[0], x.r->secret[1], key, keylen);
-    hi = hc_sip(x.r->secret[2], x.r->secret[3], key, keylen);
+    lo = gh_siphash24(x.r->secret[0], x.r->secret[1], key, keylen);
+    hi = gh_siphash24(x.r->secret[2], x.r->secret[3], key, keylen);
     if (hc_lock(&x) != GH_OK)
         return GH_ERR;
     rc = hc_lookup_locked(&x, zone, lo, hi, key, keylen, variant, varlen,
@@ -826,8 +784,8 @@ gh_cache_begin_fill(struct gh_shm *shm, gh_off zone, const void *key,
         || (charge = hc_charge_of(need)) > x.r->max_object)
         return GH_DECLINED;
     hc_tick(&x, now);
-    lo = hc_sip(x.r->secret[0], x.r->secret[1], key, keylen);
-    hi = hc_sip(x.r->secret[2], x.r->secret[3], key, keylen);
+    lo = gh_siphash24(x.r->secret[0], x.r->secret[1], key, keylen);
+    hi = gh_siphash24(x.r->secret[2], x.r->secret[3], key, keylen);
     for (tries = 0; tries < 2; tries++) {
         if (hc_lock(&x) != GH_OK)
             return GH_ERR;
@@ -1011,7 +969,7 @@ gh_cache_set_meta(struct gh_cache_ref *ref, const void *p, size_t n)
     }
     m = gh_shm_ptr(x.shm, moff);
     m[0] = n;
-    m[1] = hc_sip(x.r->secret[1], x.r->secret[3], p, n);
+    m[1] = gh_siphash24(x.r->secret[1], x.r->secret[3], p, n);
     if (n > 0)
         memcpy(m + 2, p, n);
     old = e->meta;
@@ -1206,7 +1164,7 @@ gh_cache_meta(struct gh_cache_ref *ref, void *buf, size_t size)
         size_t usable = gh_slab_usable(x.shm, e->meta);
 
         if (usable >= 16 && m[0] <= usable - 16 && m[0] <= GH_CACHE_META_MAX
-            && hc_sip(x.r->secret[1], x.r->secret[3], m + 2, m[0]) == m[1]) {
+            && gh_siphash24(x.r->secret[1], x.r->secret[3], m + 2, m[0]) == m[1]) {
             memcpy(buf, m + 2, GH_MIN(m[0], (uint64_t) size));
             rc = (ssize_t) m[0];
         } else {
@@ -1253,8 +1211,8 @@ gh_cache_purge(struct gh_shm *shm, gh_off zone, const void *key,
         return GH_ERR;
     if (!hc_key_ok(keylen, 0))
         return 0;
-    lo = hc_sip(x.r->secret[0], x.r->secret[1], key, keylen);
-    hi = hc_sip(x.r->secret[2], x.r->secret[3], key, keylen);
+    lo = gh_siphash24(x.r->secret[0], x.r->secret[1], key, keylen);
+    hi = gh_siphash24(x.r->secret[2], x.r->secret[3], key, keylen);
     if (hc_lock(&x) != GH_OK)
         return GH_ERR;
     while ((e = hc_find_locked(&x, lo, hi, key, keylen, NULL, 0, 1, &off))

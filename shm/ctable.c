@@ -1,10 +1,10 @@
-#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "shm/ctable.h"
+#include "shm/siphash.h"
 #include "shm/slab.h"
 #include "shm/state.h"
 
@@ -25,49 +25,6 @@
 
 /* Entry indexes (+ 1) fit the held slots' 32 bits. */
 #define CT_MAX_SETS     ((UINT32_MAX - 1) / GH_CT_WAYS)
-
-/* ---- SipHash-2-4 (Aumasson and Bernstein, 2012) ------------------------- */
-
-#define CT_ROTL(x, b)   (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
-
-#define CT_SIPROUND(v0, v1, v2, v3) do {                                  \
-    v0 += v1; v1 = CT_ROTL(v1, 13); v1 ^= v0; v0 = CT_ROTL(v0, 32);     \
-    v2 += v3; v3 = CT_ROTL(v3, 16); v3 ^= v2;                           \
-    v0 += v3; v3 = CT_ROTL(v3, 21); v3 ^= v0;                           \
-    v2 += v1; v1 = CT_ROTL(v1, 17); v1 ^= v2; v2 = CT_ROTL(v2, 32);     \
-} while (0)
-
-static uint64_t
-ct_sip24(uint64_t k0, uint64_t k1, const void *data, size_t len)
-{
-    const uint8_t *p = data, *end = p + (len & ~(size_t) 7);
-    uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
-    uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
-    uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
-    uint64_t v3 = k1 ^ 0x7465646279746573ULL;
-    uint64_t m, b = (uint64_t) len << 56;
-
-    for (; p != end; p += 8) {
-        memcpy(&m, p, 8);
-        m = le64toh(m);
-        v3 ^= m;
-        CT_SIPROUND(v0, v1, v2, v3);
-        CT_SIPROUND(v0, v1, v2, v3);
-        v0 ^= m;
-    }
-    for (size_t i = 0; i < (len & 7); i++)
-        b |= (uint64_t) p[i] << (8 * i);
-    v3 ^= b;
-    CT_SIPROUND(v0, v1, v2, v3);
-    CT_SIPROUND(v0, v1, v2, v3);
-    v0 ^= b;
-    v2 ^= 0xff;
-    CT_SIPROUND(v0, v1, v2, v3);
-    CT_SIPROUND(v0, v1, v2, v3);
-    CT_SIPROUND(v0, v1, v2, v3);
-    CT_SIPROUND(v0, v1, v2, v3);
-    return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* ---- the table ---------------------------------------------------------- */
 
@@ -104,7 +61,7 @@ ct_entries(const struct gh_shm *shm, const struct gh_shm_ctable *t)
 static uint32_t
 ct_set_of(const struct gh_shm_ctable *t, const struct gh_ct_key *key)
 {
-    uint64_t h = ct_sip24(t->secret[0], t->secret[1], key, sizeof(*key));
+    uint64_t h = gh_siphash24(t->secret[0], t->secret[1], key, sizeof(*key));
 
     return (uint32_t) (((unsigned __int128) h * t->nsets) >> 64);
 }
@@ -364,8 +321,8 @@ gh_ctable_key_bytes(const struct gh_shm *shm, uint64_t zone,
     static const uint64_t none[6];
     const struct gh_shm_ctable *t = ct_table(shm);
     const uint64_t *s = t != NULL ? t->secret : none;
-    uint64_t lo = ct_sip24(s[2], s[3], data, len);
-    uint64_t hi = ct_sip24(s[4], s[5], data, len);
+    uint64_t lo = gh_siphash24(s[2], s[3], data, len);
+    uint64_t hi = gh_siphash24(s[4], s[5], data, len);
 
     key->zone = zone;
     memcpy(key->k, &lo, 8);

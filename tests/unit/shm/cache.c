@@ -512,9 +512,9 @@ t_damage(void)
         snprintf(key, sizeof(key), "GET /d/%d", i);
         if (hc_lock(&x) != GH_OK)
             break;
-        e = hc_find_locked(&x, hc_sip(x.r->secret[0], x.r->secret[1], key,
+        e = hc_find_locked(&x, gh_siphash24(x.r->secret[0], x.r->secret[1], key,
                                       strlen(key)),
-                           hc_sip(x.r->secret[2], x.r->secret[3], key,
+                           gh_siphash24(x.r->secret[2], x.r->secret[3], key,
                                   strlen(key)),
                            key, strlen(key), NULL, 0, 0, &foundoff);
         hc_unlock(&x);
