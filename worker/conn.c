@@ -836,9 +836,13 @@ conn_expand(const struct gh_conn *c, const char *t, char *out, size_t room)
     return *t == '\0' ? n : room;
 }
 
-/* Route action `redirect`: Location from the template (conn_expand()). */
+/*
+ * A redirect with STATUS to template TMPL (conn_expand()).  A Location
+ * that does not fit is answered with TOOLONG, logged at LEVEL with WHY.
+ */
 static int
-conn_redirect(struct gh_conn *c)
+conn_location(struct gh_conn *c, int status, const char *tmpl, int toolong,
+              enum gh_log_level level, const char *why)
 {
     char *loc = gh_pool_alloc(&c->pool, 4096 + 32);
     size_t n, room = 4096;
@@ -846,32 +850,30 @@ conn_redirect(struct gh_conn *c)
     if (loc == NULL)
         return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
     memcpy(loc, "Location: ", 10);
-    n = conn_expand(c, c->route->redirect.to, loc + 10, room - 10);
+    n = conn_expand(c, tmpl, loc + 10, room - 10);
     if (n >= room - 10)
-        return conn_error(c, 500, GH_LOG_ERROR, 0,
-                          "redirect location too long");
+        return conn_error(c, toolong, level, 0, why);
     memcpy(loc + 10 + n, "\r\n", 3);
     conn_answer_locally(c);
-    return conn_respond(c, (int) c->route->redirect.status, loc);
+    return conn_respond(c, status, loc);
+}
+
+/* Route action `redirect`: Location from the template (conn_expand()). */
+static int
+conn_redirect(struct gh_conn *c)
+{
+    return conn_location(c, (int) c->route->redirect.status,
+                         c->route->redirect.to, 500, GH_LOG_ERROR,
+                         "redirect location too long");
 }
 
 /* redirect_https on a plain connection: 308 to the same URL over https. */
 static int
 conn_to_https(struct gh_conn *c)
 {
-    char *loc = gh_pool_alloc(&c->pool, 4096 + 32);
-    size_t n;
-
-    if (loc == NULL)
-        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
-    memcpy(loc, "Location: ", 10);
-    n = conn_expand(c, "https://$host$request_uri", loc + 10, 4096 - 10);
-    if (n >= 4096 - 10)
-        return conn_error(c, 414, GH_LOG_INFO, 0, "client sent too long "
-                          "URI for a redirect");
-    memcpy(loc + 10 + n, "\r\n", 3);
-    conn_answer_locally(c);
-    return conn_respond(c, 308, loc);
+    return conn_location(c, 308, "https://$host$request_uri", 414,
+                         GH_LOG_INFO, "client sent too long URI for a "
+                         "redirect");
 }
 
 /* Is a peer's field NAME replaced or removed by OPS? */
