@@ -101,6 +101,7 @@ struct hc_entry {
     uint64_t refs;              /* under the lock */
     int64_t  ref_ms;            /* last reference taken */
     int64_t  pid;               /* the filler */
+    int64_t  claim_ms;          /* gh_cache_claim() holds it until then */
     uint64_t body_len;          /* published bytes; release store */
     gh_off   chunks;            /* first chunk */
     gh_off   ctail;             /* last chunk */
@@ -769,6 +770,16 @@ gh_cache_begin_fill(struct gh_shm *shm, gh_off zone, const void *key,
                     size_t keylen, const void *variant, size_t varlen,
                     pid_t pid, gh_msec now, struct gh_cache_ref *ref)
 {
+    return gh_cache_begin_refill(shm, zone, key, keylen, variant, varlen, 0,
+                                 pid, now, ref);
+}
+
+int
+gh_cache_begin_refill(struct gh_shm *shm, gh_off zone, const void *key,
+                      size_t keylen, const void *variant, size_t varlen,
+                      uint64_t old_id, pid_t pid, gh_msec now,
+                      struct gh_cache_ref *ref)
+{
     size_t need = sizeof(struct hc_entry) + keylen + varlen, charge;
     struct hc_entry *e;
     struct hc_ctx x;
@@ -795,6 +806,12 @@ gh_cache_begin_fill(struct gh_shm *shm, gh_off zone, const void *key,
             break;
         epid = e->pid;
         id = e->id;
+        if (old_id != 0 && id == old_id && e->state == GH_CACHE_COMPLETE) {
+            /* The entry being replaced: its readers keep it (zombie). */
+            hc_unlink_locked(&x, off, e, 0);
+            e = NULL;
+            break;
+        }
         if (e->state != GH_CACHE_FILLING) {
             hc_unlock(&x);
             return GH_AGAIN;    /* complete: look it up */
@@ -1020,13 +1037,45 @@ gh_cache_abort(struct gh_cache_ref *ref)
 
 /* ---- reading ------------------------------------------------------------ */
 
+int
+gh_cache_claim(struct gh_cache_ref *ref, gh_msec now, gh_msec hold)
+{
+    struct hc_entry *e;
+    struct hc_ctx x;
+    int64_t was;
+
+    e = hc_ref_entry(&x, ref);
+    if (e == NULL)
+        return GH_ERR;
+    was = __atomic_load_n(&e->claim_ms, __ATOMIC_RELAXED);
+    if (was > now)
+        return GH_DECLINED;
+    return __atomic_compare_exchange_n(&e->claim_ms, &was,
+                                       (int64_t) (now + hold), 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)
+           ? GH_OK : GH_DECLINED;
+}
+
+void
+gh_cache_unclaim(struct gh_cache_ref *ref)
+{
+    struct hc_entry *e;
+    struct hc_ctx x;
+
+    e = hc_ref_entry(&x, ref);
+    if (e != NULL)
+        __atomic_store_n(&e->claim_ms, 0, __ATOMIC_RELEASE);
+}
+
 enum gh_cache_state
 gh_cache_state(struct gh_cache_ref *ref, uint64_t *len)
 {
     struct hc_entry *e;
     struct hc_ctx x;
-    uint64_t st;
+    uint64_t st, dummy;
 
+    if (len == NULL)
+        len = &dummy;
     *len = 0;
     e = hc_ref_entry(&x, ref);
     if (e == NULL)

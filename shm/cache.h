@@ -105,6 +105,23 @@ int gh_cache_lookup(struct gh_shm *shm, gh_off zone, const void *key,
 int gh_cache_begin_fill(struct gh_shm *shm, gh_off zone, const void *key,
                         size_t keylen, const void *variant, size_t varlen,
                         pid_t pid, gh_msec now, struct gh_cache_ref *ref);
+/*
+ * The same, replacing the COMPLETE entry OLD_ID (a revalidation answered
+ * with a new response): it is unlinked (its readers keep it) and the
+ * caller fills its successor.  GH_AGAIN when (KEY, VARIANT) is no longer
+ * OLD_ID and another fill is under way or done.  OLD_ID 0: begin_fill.
+ */
+int gh_cache_begin_refill(struct gh_shm *shm, gh_off zone, const void *key,
+                          size_t keylen, const void *variant, size_t varlen,
+                          uint64_t old_id, pid_t pid, gh_msec now,
+                          struct gh_cache_ref *ref);
+/*
+ * One background refresh for the whole daemon: GH_OK when the caller now
+ * holds the entry's claim until NOW + HOLD ms (or gh_cache_unclaim()),
+ * GH_DECLINED when someone else holds it, GH_ERR for a stale ref.
+ */
+int gh_cache_claim(struct gh_cache_ref *ref, gh_msec now, gh_msec hold);
+void gh_cache_unclaim(struct gh_cache_ref *ref);
 /* Filler only.  GH_OK, or GH_DECLINED: over max_object or the budget, no
  * room: the fill has been aborted (release the ref). */
 int gh_cache_append(struct gh_cache_ref *ref, const void *p, size_t n);
@@ -116,7 +133,7 @@ int gh_cache_complete(struct gh_cache_ref *ref);
 /* Filler only: ABORTED and unlinked.  The ref stays to be released. */
 void gh_cache_abort(struct gh_cache_ref *ref);
 
-/* State of the entry and bytes of body readable now. */
+/* State of the entry and bytes of body readable now (LEN may be NULL). */
 enum gh_cache_state gh_cache_state(struct gh_cache_ref *ref, uint64_t *len);
 /*
  * Copy body bytes [OFF, OFF + N) that exist: their count (> 0), 0 at the

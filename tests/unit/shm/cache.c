@@ -3,7 +3,9 @@
  * collapsed forwarding across four forked processes, aborted fills, a
  * filler killed mid-fill, eviction under a tiny budget (never of an entry
  * with readers), purge, max_object, damaged bytes in the segment, a lock
- * holder killed, and a crash at every journaled step of a fill.
+ * holder killed, a crash at every journaled step of a fill, refill of an
+ * entry by its id (its readers keep the old one; a race of refills), and
+ * the claim of one background refresh (a race of two processes).
  *
  * The module is #included for its internals and its test hook.
  */
@@ -588,6 +590,465 @@ t_lock_killed(void)
     gh_cache_zone_destroy(&shm, z);
 }
 
+/* Read the whole body through REF (from 0) and compare with pattern SEED. */
+static int
+ref_body_is(struct gh_cache_ref *ref, size_t n, uint32_t seed)
+{
+    uint8_t *want = malloc(n + 1), *got = malloc(n + 1);
+    uint64_t off = 0;
+    ssize_t k;
+    int good;
+
+    pattern(want, n, seed);
+    while ((k = gh_cache_read(ref, off, got + off, 777)) > 0
+           && off + (uint64_t) k <= n)
+        off += (uint64_t) k;
+    good = k == 0 && off == n && memcmp(want, got, n) == 0;
+    free(want);
+    free(got);
+    return good;
+}
+
+/* The id of the live (KEY, VAR), or 0. */
+static uint64_t
+id_of(gh_off z, const char *key, const char *var)
+{
+    struct gh_cache_ref ref;
+    uint64_t id;
+
+    if (gh_cache_lookup(&shm, z, key, strlen(key), var, var ? strlen(var) : 0,
+                        now_ms(), &ref) != GH_OK)
+        return 0;
+    id = ref.id;
+    gh_cache_release(&ref);
+    return id;
+}
+
+/* Refill: append N bytes of pattern SEED to filler F, meta, complete. */
+static int
+fill_rest(struct gh_cache_ref *f, size_t n, uint32_t seed)
+{
+    uint8_t *body = malloc(n + 1);
+    int rc = GH_OK;
+
+    pattern(body, n, seed);
+    for (size_t off = 0; off < n && rc == GH_OK; off += 1000)
+        rc = gh_cache_append(f, body + off, GH_MIN((size_t) 1000, n - off));
+    if (rc == GH_OK)
+        rc = gh_cache_set_meta(f, "new", 3);
+    if (rc == GH_OK)
+        rc = gh_cache_complete(f);
+    free(body);
+    return rc;
+}
+
+static void
+t_refill(void)
+{
+    gh_off z = zone(&shm, 4 << 20, 0);
+    struct gh_cache_ref old, f, r, x;
+    struct gh_cache_stats st;
+    uint8_t buf[1000], want[1000];
+    uint64_t old_id, len;
+    int checks = 1;
+
+    is_int(store(z, "GET /r", NULL, 20000, 1), GH_OK, "stored");
+    is_int(gh_cache_lookup(&shm, z, "GET /r", 6, NULL, 0, now_ms(), &old),
+           GH_OK, "a reader holds it");
+    old_id = old.id;
+    is_int(gh_cache_read(&old, 0, buf, sizeof(buf)), 1000,
+           "and has read a part");
+    is_int(gh_cache_begin_refill(&shm, z, "GET /r", 6, NULL, 0, old_id + 1,
+                                 getpid(), now_ms(), &f), GH_AGAIN,
+           "refill with a wrong id: GH_AGAIN");
+    is_int(f.entry, 0, "and no reference");
+    checks &= check(&shm, z, "after a refused refill");
+    is_int(gh_cache_begin_refill(&shm, z, "GET /r", 6, NULL, 0, 0, getpid(),
+                                 now_ms(), &f), GH_AGAIN,
+           "old id 0 is begin_fill: a COMPLETE entry gives GH_AGAIN");
+    is_int(gh_cache_begin_refill(&shm, z, "GET /r", 6, NULL, 0, old_id,
+                                 getpid(), now_ms(), &f), GH_OK,
+           "refill by its id: GH_OK");
+    ok(f.filler && f.entry != 0 && f.id != old_id,
+       "a filler's reference to a new entry");
+    is_int(gh_cache_state(&f, NULL), GH_CACHE_FILLING,
+           "the new entry is FILLING (state with a NULL length)");
+    checks &= check(&shm, z, "after refill began");
+    gh_cache_stats(&shm, z, &st);
+    ok(st.entries == 1 && st.zombies == 1,
+       "old entry unlinked, kept for its reader (%llu live, %llu zombies)",
+       (unsigned long long) st.entries, (unsigned long long) st.zombies);
+    is_int(gh_cache_begin_refill(&shm, z, "GET /r", 6, NULL, 0, old_id,
+                                 getpid(), now_ms(), &x), GH_AGAIN,
+           "refill again with the old id while the fill runs: GH_AGAIN");
+    is_int(gh_cache_begin_refill(&shm, z, "GET /r", 6, NULL, 0, f.id,
+                                 getpid(), now_ms(), &x), GH_AGAIN,
+           "refill by the FILLING entry's own id: GH_AGAIN");
+    is_int(gh_cache_begin_fill(&shm, z, "GET /r", 6, NULL, 0, getpid(),
+                               now_ms(), &x), GH_AGAIN,
+           "begin_fill while the refill runs: GH_AGAIN");
+    is_int(gh_cache_lookup(&shm, z, "GET /r", 6, NULL, 0, now_ms(), &r),
+           GH_OK, "a lookup meanwhile hits");
+    is_int(r.id, f.id, "the new entry (streaming), not the old one");
+    is_int(gh_cache_read(&r, 0, buf, sizeof(buf)), GH_AGAIN,
+           "nothing in it yet");
+    gh_cache_release(&r);
+    /* The reader of the old entry goes on while the new one fills. */
+    {
+        uint8_t part[5000];
+
+        pattern(part, sizeof(part), 2);
+        is_int(gh_cache_append(&f, part, sizeof(part)), GH_OK,
+               "new body: a first part");
+    }
+    pattern(want, sizeof(want), 1);
+    ok(memcmp(buf, want, sizeof(want)) == 0,
+       "the part it read before the refill is the old body's");
+    ok(ref_body_is(&old, 20000, 1), "the old reader reads the whole old body");
+    is_int(gh_cache_state(&old, &len), GH_CACHE_COMPLETE, "old: COMPLETE");
+    is_int(len, 20000, "old: its length");
+    {
+        uint8_t m[16];
+
+        ok(gh_cache_meta(&old, m, sizeof(m)) == 4 && memcmp(m, "meta", 4) == 0,
+           "old: its metadata");
+    }
+    checks &= check(&shm, z, "while the refill runs");
+    /* Complete the new body (5000 bytes already: append 25000 more). */
+    {
+        uint8_t *all = malloc(30000);
+        int rc = GH_OK;
+
+        pattern(all, 30000, 2);
+        for (size_t off = 5000; off < 30000 && rc == GH_OK; off += 1000)
+            rc = gh_cache_append(&f, all + off, 1000);
+        free(all);
+        if (rc == GH_OK)
+            rc = gh_cache_set_meta(&f, "new", 3);
+        if (rc == GH_OK)
+            rc = gh_cache_complete(&f);
+        is_int(rc, GH_OK, "refill completed");
+    }
+    gh_cache_release(&f);
+    checks &= check(&shm, z, "after the refill completed");
+    ok(body_is(z, "GET /r", NULL, 30000, 2), "lookups find the new body");
+    ok(ref_body_is(&old, 20000, 1), "the old reader still reads the old one");
+    is_int(gh_cache_begin_refill(&shm, z, "GET /r", 6, NULL, 0, old_id,
+                                 getpid(), now_ms(), &x), GH_AGAIN,
+           "refill with the old id after it: GH_AGAIN");
+    is_int(id_of(z, "GET /r", NULL), f.id, "the new entry stays");
+    gh_cache_release(&old);
+    gh_cache_stats(&shm, z, &st);
+    ok(st.entries == 1 && st.zombies == 0,
+       "old entry freed by its last release (%llu live, %llu zombies)",
+       (unsigned long long) st.entries, (unsigned long long) st.zombies);
+    checks &= check(&shm, z, "after the old reader left");
+
+    /* Without readers: the old entry goes at once. */
+    old_id = id_of(z, "GET /r", NULL);
+    is_int(gh_cache_begin_refill(&shm, z, "GET /r", 6, NULL, 0, old_id,
+                                 getpid(), now_ms(), &f), GH_OK,
+           "refill of an entry nobody reads");
+    checks &= check(&shm, z, "refill without readers");
+    is_int(fill_rest(&f, 7000, 3), GH_OK, "filled");
+    gh_cache_release(&f);
+    ok(body_is(z, "GET /r", NULL, 7000, 3), "and served");
+    gh_cache_stats(&shm, z, &st);
+    ok(st.entries == 1 && st.zombies == 0, "one entry, no zombie");
+
+    /* Variants: only the one refilled changes. */
+    is_int(store(z, "GET /rv", "gzip", 3000, 4), GH_OK, "variant gzip");
+    is_int(store(z, "GET /rv", "br", 4000, 5), GH_OK, "variant br");
+    old_id = id_of(z, "GET /rv", "gzip");
+    is_int(gh_cache_begin_refill(&shm, z, "GET /rv", 7, "br", 2, old_id,
+                                 getpid(), now_ms(), &x), GH_AGAIN,
+           "gzip's id for the br variant: GH_AGAIN");
+    is_int(gh_cache_begin_refill(&shm, z, "GET /rv", 7, "gzip", 4, old_id,
+                                 getpid(), now_ms(), &f), GH_OK,
+           "refill of the gzip variant");
+    is_int(fill_rest(&f, 3500, 6), GH_OK, "filled");
+    gh_cache_release(&f);
+    ok(body_is(z, "GET /rv", "gzip", 3500, 6)
+       && body_is(z, "GET /rv", "br", 4000, 5),
+       "new gzip body, br untouched");
+    checks &= check(&shm, z, "after a variant's refill");
+
+    /* An aborted refill: the old entry was unlinked, nothing is served. */
+    old_id = id_of(z, "GET /rv", "br");
+    is_int(gh_cache_begin_refill(&shm, z, "GET /rv", 7, "br", 2, old_id,
+                                 getpid(), now_ms(), &f), GH_OK,
+           "refill of br");
+    gh_cache_release(&f);
+    is_int(gh_cache_lookup(&shm, z, "GET /rv", 7, "br", 2, now_ms(), &x),
+           GH_DECLINED, "released unfinished: br misses");
+    ok(body_is(z, "GET /rv", "gzip", 3500, 6), "gzip still served");
+    checks &= check(&shm, z, "after an aborted refill");
+
+    /* The old id of a key that is gone: a plain fill. */
+    old_id = id_of(z, "GET /r", NULL);
+    is_int(gh_cache_purge(&shm, z, "GET /r", 6), 1, "purged");
+    is_int(gh_cache_begin_refill(&shm, z, "GET /r", 6, NULL, 0, old_id,
+                                 getpid(), now_ms(), &f), GH_OK,
+           "refill by the id of a purged entry: a new fill");
+    is_int(fill_rest(&f, 100, 7), GH_OK, "filled");
+    gh_cache_release(&f);
+    ok(body_is(z, "GET /r", NULL, 100, 7), "and served");
+    checks &= check(&shm, z, "at the end");
+    ok(checks, "gh_cache_check and gh_slab_check OK throughout");
+    gh_cache_zone_destroy(&shm, z);
+}
+
+#define RF_N 4
+
+/* Several processes refill the same entry by its id: one fills. */
+static void
+t_refill_race(void)
+{
+    gh_off z = zone(&shm, 4 << 20, 0);
+    volatile int *shared;
+    int wins = 0, again = 0, good = 1;
+    void *m;
+
+    m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+             -1, 0);
+    if (m == MAP_FAILED)
+        abort();
+    shared = m;
+    for (int round = 0; round < 20; round++) {
+        uint64_t old_id;
+        pid_t pids[RF_N];
+
+        memset(m, 0, 4096);
+        if (store(z, "GET /race", NULL, 2000, 1) != GH_OK) {
+            diag("round %d: not stored", round);
+            good = 0;
+            break;
+        }
+        old_id = id_of(z, "GET /race", NULL);
+        for (int i = 0; i < RF_N; i++) {
+            pids[i] = fork();
+            if (pids[i] == 0) {
+                struct gh_cache_ref f;
+                int rc;
+
+                __atomic_add_fetch(&shared[0], 1, __ATOMIC_SEQ_CST);
+                while (!__atomic_load_n(&shared[1], __ATOMIC_ACQUIRE))
+                    continue;
+                rc = gh_cache_begin_refill(&shm, z, "GET /race", 9, NULL, 0,
+                                           old_id, getpid(), now_ms(), &f);
+                shared[2 + i] = rc == GH_OK ? 1 : rc == GH_AGAIN ? 2 : 3;
+                if (rc == GH_OK) {
+                    if (fill_rest(&f, 3000, (uint32_t) round + 10) != GH_OK)
+                        shared[2 + i] = 4;
+                    gh_cache_release(&f);
+                }
+                _exit(0);
+            }
+        }
+        while (__atomic_load_n(&shared[0], __ATOMIC_ACQUIRE) < RF_N)
+            usleep(100);
+        __atomic_store_n(&shared[1], 1, __ATOMIC_RELEASE);
+        for (int i = 0; i < RF_N; i++) {
+            int status;
+
+            waitpid(pids[i], &status, 0);
+            wins += shared[2 + i] == 1;
+            again += shared[2 + i] == 2;
+        }
+        if (!body_is(z, "GET /race", NULL, 3000, (uint32_t) round + 10)) {
+            diag("round %d: the winner's body is not served", round);
+            good = 0;
+        }
+        if (!check(&shm, z, "after a refill race"))
+            good = 0;
+        /* The next round starts again from an old entry. */
+        (void) gh_cache_purge(&shm, z, "GET /race", 9);
+    }
+    is_int(wins, 20, "exactly one refill per round, 20 rounds");
+    is_int(again, 20 * (RF_N - 1), "the others got GH_AGAIN");
+    ok(good, "the winner's body served, structures check every round");
+    munmap(m, 4096);
+    gh_cache_zone_destroy(&shm, z);
+}
+
+static void
+t_claim(void)
+{
+    gh_off z = zone(&shm, 4 << 20, 0);
+    struct gh_cache_ref a, b, c, stale, n1, n2;
+    int rc;
+
+    is_int(store(z, "GET /cl", NULL, 1000, 1), GH_OK, "stored");
+    is_int(store(z, "GET /cl2", NULL, 1000, 2), GH_OK, "another stored");
+    (void) gh_cache_lookup(&shm, z, "GET /cl", 7, NULL, 0, now_ms(), &a);
+    (void) gh_cache_lookup(&shm, z, "GET /cl", 7, NULL, 0, now_ms(), &b);
+    (void) gh_cache_lookup(&shm, z, "GET /cl2", 8, NULL, 0, now_ms(), &c);
+    is_int(gh_cache_claim(&a, 1000, 500), GH_OK, "first claim: GH_OK");
+    is_int(gh_cache_claim(&a, 1000, 500), GH_DECLINED,
+           "second, same ref: GH_DECLINED");
+    is_int(gh_cache_claim(&b, 1200, 500), GH_DECLINED,
+           "another ref to the same entry: GH_DECLINED");
+    is_int(gh_cache_claim(&b, 1499, 500), GH_DECLINED,
+           "still held 1 ms before the hold ends");
+    is_int(gh_cache_claim(&c, 1200, 500), GH_OK,
+           "another entry's claim is its own");
+    is_int(gh_cache_claim(&b, 1500, 500), GH_OK,
+           "at NOW + HOLD the hold is over: GH_OK");
+    is_int(gh_cache_claim(&a, 1600, 500), GH_DECLINED,
+           "and now held by that claim");
+    gh_cache_unclaim(&b);
+    is_int(gh_cache_claim(&a, 1600, 500), GH_OK,
+           "unclaim lets the next claim succeed");
+    is_int(gh_cache_claim(&b, 1000, 500), GH_DECLINED,
+           "a claim with an earlier NOW is still held");
+    gh_cache_unclaim(&a);
+    ok(check(&shm, z, "after claims"), "structures check");
+
+    /* Released ref. */
+    gh_cache_release(&c);
+    is_int(gh_cache_claim(&c, 5000, 500), GH_ERR, "released ref: GH_ERR");
+    gh_cache_unclaim(&c);
+    ok(1, "unclaim of a released ref does not crash");
+
+    /* Purged while held: the entry lives on as a zombie. */
+    stale = a;
+    is_int(gh_cache_purge(&shm, z, "GET /cl", 7), 1, "purged while held");
+    rc = gh_cache_claim(&a, 6000, 500);
+    ok(rc == GH_OK || rc == GH_DECLINED || rc == GH_ERR,
+       "claim on a purged entry still held: %d, no crash", rc);
+    gh_cache_unclaim(&a);
+    gh_cache_release(&a);
+    gh_cache_release(&b);
+    /* Now freed: STALE names a freed entry. */
+    rc = gh_cache_claim(&stale, 7000, 500);
+    ok(rc == GH_ERR || rc == GH_DECLINED,
+       "claim on a purged and freed entry's stale ref: %d", rc);
+    gh_cache_unclaim(&stale);
+    is_int(gh_cache_state(&stale, NULL), GH_CACHE_ABORTED,
+           "state of the stale ref, NULL length: ABORTED");
+    ok(check(&shm, z, "after stale claims"), "structures check");
+    /* The slot is reused by a new entry: the stale ref must not touch it. */
+    {
+        int reused = 0;
+        char key[32];
+
+        for (int i = 0; i < 64 && !reused; i++) {
+            snprintf(key, sizeof(key), "GET /reuse/%d", i);
+            if (store(z, key, NULL, 100, (uint32_t) i) != GH_OK)
+                break;
+            if (gh_cache_lookup(&shm, z, key, strlen(key), NULL, 0, now_ms(),
+                                &n1) == GH_OK) {
+                if (n1.entry == stale.entry)
+                    reused = 1;
+                else
+                    gh_cache_release(&n1);
+            }
+        }
+        if (reused) {
+            (void) gh_cache_lookup(&shm, z, key, strlen(key), NULL, 0,
+                                   now_ms(), &n2);
+            is_int(gh_cache_claim(&stale, 8000, 500), GH_ERR,
+                   "stale ref, slot reused by a new entry: GH_ERR");
+            is_int(gh_cache_claim(&n1, 8000, 500), GH_OK,
+                   "the new entry was not claimed by it");
+            gh_cache_unclaim(&stale);
+            is_int(gh_cache_claim(&n2, 8000, 500), GH_DECLINED,
+                   "nor unclaimed by it");
+            gh_cache_release(&n2);
+            gh_cache_release(&n1);
+        } else {
+            ok(1, "# SKIP the slab did not reuse the slot");
+        }
+    }
+    /* A refilled entry starts unclaimed. */
+    {
+        struct gh_cache_ref f, r;
+        uint64_t id = id_of(z, "GET /cl2", NULL);
+
+        (void) gh_cache_lookup(&shm, z, "GET /cl2", 8, NULL, 0, now_ms(), &r);
+        is_int(gh_cache_claim(&r, 9000, 60000), GH_OK,
+               "claimed for a refresh");
+        is_int(gh_cache_begin_refill(&shm, z, "GET /cl2", 8, NULL, 0, id,
+                                     getpid(), now_ms(), &f), GH_OK,
+               "the refresh refills it");
+        is_int(fill_rest(&f, 500, 3), GH_OK, "filled");
+        gh_cache_release(&f);
+        gh_cache_release(&r);
+        (void) gh_cache_lookup(&shm, z, "GET /cl2", 8, NULL, 0, now_ms(), &r);
+        is_int(gh_cache_claim(&r, 9001, 500), GH_OK,
+               "the new entry is not claimed");
+        gh_cache_release(&r);
+    }
+    ok(check(&shm, z, "at the end of claims"), "structures check");
+    gh_cache_zone_destroy(&shm, z);
+}
+
+#define CL_ROUNDS 200
+
+/* Two processes claim the same entry at the same NOW: one wins. */
+static void
+t_claim_race(void)
+{
+    gh_off z = zone(&shm, 4 << 20, 0);
+    volatile int *shared;
+    int one = 0, bad = 0;
+    void *m;
+
+    m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+             -1, 0);
+    if (m == MAP_FAILED)
+        abort();
+    shared = m;
+    is_int(store(z, "GET /cr", NULL, 100, 1), GH_OK, "stored");
+    for (int round = 0; round < CL_ROUNDS; round++) {
+        gh_msec now = 100000 + (gh_msec) round * 10000;
+        pid_t pids[2];
+        int wins = 0, declined = 0;
+
+        memset(m, 0, 4096);
+        for (int i = 0; i < 2; i++) {
+            pids[i] = fork();
+            if (pids[i] == 0) {
+                struct gh_cache_ref ref;
+                int rc;
+
+                if (gh_cache_lookup(&shm, z, "GET /cr", 7, NULL, 0, now_ms(),
+                                    &ref) != GH_OK)
+                    _exit(1);
+                __atomic_add_fetch(&shared[0], 1, __ATOMIC_SEQ_CST);
+                while (!__atomic_load_n(&shared[1], __ATOMIC_ACQUIRE))
+                    continue;
+                rc = gh_cache_claim(&ref, now, 5000);
+                shared[2 + i] = rc == GH_OK ? 1 : rc == GH_DECLINED ? 2 : 3;
+                gh_cache_release(&ref);
+                _exit(0);
+            }
+        }
+        while (__atomic_load_n(&shared[0], __ATOMIC_ACQUIRE) < 2)
+            usleep(50);
+        __atomic_store_n(&shared[1], 1, __ATOMIC_RELEASE);
+        for (int i = 0; i < 2; i++) {
+            int status;
+
+            waitpid(pids[i], &status, 0);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                bad++;
+            wins += shared[2 + i] == 1;
+            declined += shared[2 + i] == 2;
+        }
+        if (wins == 1 && declined == 1)
+            one++;
+        else
+            diag("round %d: %d won, %d declined", round, wins, declined);
+    }
+    is_int(bad, 0, "every child ran");
+    is_int(one, CL_ROUNDS, "exactly one winner in each of %d rounds",
+           CL_ROUNDS);
+    ok(check(&shm, z, "after claim races"), "structures check");
+    munmap(m, 4096);
+    gh_cache_zone_destroy(&shm, z);
+}
+
 /* Crash at every journaled step of store/evict/purge: always consistent. */
 static int crash_at, crash_n;
 
@@ -655,5 +1116,9 @@ main(void)
     subtest("damage in the segment") t_damage();
     subtest("lock holder killed") t_lock_killed();
     subtest("crash at every step") t_crash_steps();
+    subtest("refill replaces an entry, its readers keep it") t_refill();
+    subtest("refill race, 4 processes") t_refill_race();
+    subtest("claim and unclaim") t_claim();
+    subtest("claim race, 2 processes") t_claim_race();
     return done_testing();
 }
