@@ -41,12 +41,17 @@
 #define CONF_NAME_MAX     63        /* bytes in an upstream name */
 #define CONF_NOFILE_MAX   1048576   /* worker_rlimit_nofile: Linux's default
                                        fs.nr_open, the most it can be */
+#define CONF_ZONE_NAME_MAX 47       /* bytes in a cache zone name */
+#define CONF_CACHE_MIN    (64 * 1024)   /* shm/cache.h GH_CACHE_MIN (conf/
+                                           does not include shm/; the unit
+                                           test checks they agree) */
 
 #define CONF_K            1024ULL
 #define CONF_M            (1024ULL * 1024)
 #define CONF_G            (1024ULL * 1024 * 1024)
 #define CONF_SEC          1000
 #define CONF_DAY          (24LL * 3600 * 1000)
+#define CONF_YEAR         (365 * CONF_DAY)
 
 /* The arena: a list of malloc'd blocks, freed together by gh_conf_free(). */
 struct conf_block {
@@ -138,6 +143,7 @@ struct conf_ctx {
     const char        *src_copy;    /* ... and its arena copy */
     char               dir[PATH_MAX];   /* absolute directory of file */
     const config_setting_t *sites;  /* for duplicate-host messages */
+    const config_setting_t *caches; /* for the zones' size messages */
     char              *err;
     size_t             errlen;
 };
@@ -185,6 +191,28 @@ static int conf_status(struct conf_ctx *cx, const config_setting_t *s,
 static void conf_dump_status(FILE *out, const void *base, int indent);
 static int conf_shutdown_alias(struct conf_ctx *cx, const config_setting_t *s,
                                const char *path, void *base);
+static int conf_caches(struct conf_ctx *cx, const config_setting_t *s,
+                       const char *path, void *base);
+static void conf_dump_caches(FILE *out, const void *base, int indent);
+static int conf_cache_key(struct conf_ctx *cx, const config_setting_t *s,
+                          const char *path, void *base);
+static void conf_dump_cache_key(FILE *out, const void *base, int indent);
+static int conf_route_cache(struct conf_ctx *cx, const config_setting_t *s,
+                            const char *path, void *base);
+static void conf_dump_route_cache(FILE *out, const void *base, int indent);
+static int conf_route_key_extra(struct conf_ctx *cx,
+                                const config_setting_t *s, const char *path,
+                                void *base);
+static void conf_dump_route_key_extra(FILE *out, const void *base,
+                                      int indent);
+static int conf_route_purge_allow(struct conf_ctx *cx,
+                                  const config_setting_t *s,
+                                  const char *path, void *base);
+static void conf_dump_route_purge_allow(FILE *out, const void *base,
+                                        int indent);
+static int conf_cidr_list(struct conf_ctx *cx, const config_setting_t *s,
+                          const char *path, int n, struct gh_cidr *rules,
+                          int allow);
 static void conf_dump_shutdown_alias(FILE *out, const void *base,
                                      int indent);
 
@@ -271,6 +299,18 @@ static const struct conf_enum conf_health_names[] = {
     { "tcp",  GH_HEALTH_TCP },
     { NULL, 0 }
 };
+
+/* caches.*.key elements, indexed by enum gh_ckey_part. */
+static const char *const conf_ckey_names[] = {
+    [GH_CKEY_METHOD] = "method",
+    [GH_CKEY_SCHEME] = "scheme",
+    [GH_CKEY_HOST]   = "host",
+    [GH_CKEY_URI]    = "uri",
+    [GH_CKEY_PATH]   = "path",
+    [GH_CKEY_ARGS]   = "args",
+};
+_Static_assert(GH_NELEM(conf_ckey_names) <= GH_CKEY_MAX,
+               "a key may hold every element once");
 
 /* The key tables, one per section.  Order is parse and dump order. */
 
@@ -502,6 +542,35 @@ static const struct gh_conf_key conf_tls_keys[] = {
     { NULL }
 };
 
+/* One zone of the top-level `caches` group (struct gh_cache_zone). */
+static const struct gh_conf_key conf_cache_keys[] = {
+    /* At most what shm_size leaves: conf_caches_fit() */
+    { "size", GH_CK_SIZE, offsetof(struct gh_cache_zone, size),
+      .flags = GH_CKF_REQUIRED, .min = CONF_CACHE_MIN, .max = 1024 * CONF_G },
+    /* At most size: conf_cache_check() */
+    { "max_object", GH_CK_SIZE, offsetof(struct gh_cache_zone, max_object),
+      .def = "1M", .min = CONF_K, .max = 1024 * CONF_G },
+    /* 0 = heuristically cacheable responses without freshness
+     * information are not stored */
+    { "default_ttl", GH_CK_DURATION,
+      offsetof(struct gh_cache_zone, default_ttl),
+      .def = "0s", .min = 0, .max = CONF_YEAR },
+    { "stale_if_error", GH_CK_DURATION,
+      offsetof(struct gh_cache_zone, stale_if_error),
+      .def = "0s", .min = 0, .max = CONF_YEAR },
+    /* 0 = no Last-Modified heuristic */
+    { "heuristic_max", GH_CK_DURATION,
+      offsetof(struct gh_cache_zone, heuristic_max),
+      .def = "24h", .min = 0, .max = CONF_YEAR },
+    /* 0 = a miss never waits for another's fill */
+    { "lock_timeout", GH_CK_DURATION,
+      offsetof(struct gh_cache_zone, lock_timeout),
+      .def = "5s", .min = 0, .max = 3600 * CONF_SEC },
+    { "key", GH_CK_FUNC, 0, .parse = conf_cache_key,
+      .dump = conf_dump_cache_key },
+    { NULL }
+};
+
 static const struct gh_conf_key conf_return_keys[] = {
     { "status", GH_CK_U32, offsetof(struct gh_return, status),
       .def = "200", .min = 200, .max = 599 },
@@ -573,6 +642,14 @@ static const struct gh_conf_key conf_route_keys[] = {
     /* An option, not an action: acts on plain HTTP connections only. */
     { "redirect_https", GH_CK_BOOL, offsetof(struct gh_route, redirect_https),
       .def = "false" },
+    /* Only with upstream; the other two only with cache:
+     * conf_route_check() */
+    { "cache", GH_CK_FUNC, 0, .parse = conf_route_cache,
+      .dump = conf_dump_route_cache },
+    { "cache_key_extra", GH_CK_ARRAY, 0, .parse = conf_route_key_extra,
+      .dump = conf_dump_route_key_extra },
+    { "purge_allow", GH_CK_ARRAY, 0, .parse = conf_route_purge_allow,
+      .dump = conf_dump_route_purge_allow },
     { NULL }
 };
 
@@ -634,7 +711,9 @@ static const struct gh_conf_key conf_keys[] = {
       .dump = conf_dump_shutdown_alias },
     { "limits", GH_CK_GROUP, offsetof(struct gh_conf, limits),
       .sub = conf_limit_keys },
-    /* Before sites: routes name upstreams. */
+    /* Before sites: routes name cache zones and upstreams. */
+    { "caches", GH_CK_NAMED, 0, .sub = conf_cache_keys,
+      .parse = conf_caches, .dump = conf_dump_caches },
     { "upstreams", GH_CK_NAMED, 0, .sub = conf_upstream_keys,
       .parse = conf_upstreams, .dump = conf_dump_upstreams },
     { "sites", GH_CK_LIST, 0, .flags = GH_CKF_REQUIRED,
@@ -2006,6 +2085,403 @@ conf_servers(struct conf_ctx *cx, const config_setting_t *s,
 }
 
 
+/* Caches */
+
+/* [A-Za-z0-9_-]{1,47}: a metrics label and a directory key in the
+ * segment (shm/cachedir.h), so plain and bounded. */
+static int
+conf_zone_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+
+    if (len == 0 || len > CONF_ZONE_NAME_MAX)
+        return 0;
+    for (; *n != '\0'; n++) {
+        if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z')
+              || (*n >= '0' && *n <= '9') || *n == '_' || *n == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * caches.*.key: "method scheme host uri", elements separated by spaces,
+ * each once, at least one, in the order the key is built.
+ */
+static int
+conf_cache_key(struct conf_ctx *cx, const config_setting_t *s,
+               const char *path, void *base)
+{
+    struct gh_cache_zone *z = base;
+    const char *str, *p, *best;
+    char word[32], q[96];
+    uint32_t n = 0, seen = 0;
+
+    if (s == NULL) {
+        z->key[0] = GH_CKEY_METHOD;
+        z->key[1] = GH_CKEY_SCHEME;
+        z->key[2] = GH_CKEY_HOST;
+        z->key[3] = GH_CKEY_URI;
+        z->nkey = 4;
+        return GH_OK;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return conf_type_err(cx, s, path, "a string such as \"method scheme "
+                             "host uri\"");
+    str = config_setting_get_string(s);
+    for (p = str; *p != '\0'; ) {
+        size_t len = strcspn(p, " \t");
+        unsigned e;
+
+        if (len == 0) {
+            p++;
+            continue;
+        }
+        conf_fmt(word, sizeof(word), "%.*s%s", (int) GH_MIN(len, 28), p,
+                 len > 28 ? "..." : "");
+        for (e = 0; e < GH_NELEM(conf_ckey_names); e++) {
+            if (strlen(conf_ckey_names[e]) == len
+                && strncmp(conf_ckey_names[e], p, len) == 0)
+                break;
+        }
+        if (e == GH_NELEM(conf_ckey_names)) {
+            (void) conf_quote(word, q, sizeof(q));
+            best = len > 28 ? NULL : conf_suggest(word, conf_ckey_names,
+                                                  GH_NELEM(conf_ckey_names));
+            if (best != NULL)
+                return conf_err(cx, s, path, "unknown element \"%s\" (did "
+                                "you mean \"%s\"?)", q, best);
+            return conf_err(cx, s, path, "unknown element \"%s\" (want "
+                            "method, scheme, host, uri, path or args)", q);
+        }
+        if (seen & (1u << e))
+            return conf_err(cx, s, path, "\"%s\" is listed twice",
+                            conf_ckey_names[e]);
+        seen |= 1u << e;
+        z->key[n++] = (uint8_t) e;
+        p += len;
+    }
+    if (n == 0)
+        return conf_err(cx, s, path, "must name at least one of method, "
+                        "scheme, host, uri, path and args");
+    z->nkey = n;
+    return GH_OK;
+}
+
+static void
+conf_dump_cache_key(FILE *out, const void *base, int indent)
+{
+    const struct gh_cache_zone *z = base;
+
+    fprintf(out, "%*skey = \"", indent, "");
+    for (uint32_t i = 0; i < z->nkey; i++)
+        fprintf(out, "%s%s", i ? " " : "", gh_ckey_part_name(z->key[i]));
+    fprintf(out, "\";\n");
+}
+
+/* Rules across the keys of zone E at PATH, parsed into Z. */
+static int
+conf_cache_check(struct conf_ctx *cx, const config_setting_t *e,
+                 const char *path, struct gh_cache_zone *z)
+{
+    const config_setting_t *m = config_setting_get_member(e, "max_object");
+    char sub[CONF_PATH_MAX], a[32], b[32];
+
+    if (z->max_object <= z->size)
+        return GH_OK;
+    if (m == NULL) {
+        /* The default yields to a small zone: size = "256k" is fine. */
+        z->max_object = z->size;
+        return GH_OK;
+    }
+    conf_path(sub, path, "max_object");
+    return conf_err(cx, m, sub, "\"%s\" is larger than size (\"%s\")",
+                    conf_fmt_size(z->max_object, a, sizeof(a)),
+                    conf_fmt_size(z->size, b, sizeof(b)));
+}
+
+static int
+conf_caches(struct conf_ctx *cx, const config_setting_t *s,
+            const char *path, void *base)
+{
+    struct gh_conf *c = base;
+    char sub[CONF_PATH_MAX], q[96];
+    int i, n;
+
+    if (s == NULL)
+        return GH_OK;
+    if (!config_setting_is_group(s))
+        return conf_type_err(cx, s, path, "a group of named cache zones");
+    cx->caches = s;
+    n = config_setting_length(s);
+    if (n == 0)
+        return GH_OK;
+    if (n > GH_CONF_CACHES_MAX)
+        return conf_err(cx, config_setting_get_elem(s, GH_CONF_CACHES_MAX),
+                        path, "more than %d cache zones", GH_CONF_CACHES_MAX);
+    c->caches = conf_arena_alloc(cx->arena,
+                                 (size_t) n * sizeof(struct gh_cache_zone));
+    if (c->caches == NULL)
+        return conf_oom(cx);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+        struct gh_cache_zone *z = &c->caches[i];
+        const char *name = config_setting_name(e);
+
+        conf_path(sub, path, name);
+        if (!config_setting_is_group(e))
+            return conf_type_err(cx, e, sub, "a group { }");
+        /* Metrics label it and the segment keys its zone by it. */
+        if (!conf_zone_name_ok(name))
+            return conf_err(cx, e, sub, "\"%s\" is not a zone name (want "
+                            "1 to %d letters, digits, '_' and '-')",
+                            conf_quote(name, q, sizeof(q)),
+                            CONF_ZONE_NAME_MAX);
+        if ((z->name = conf_strdup(cx, name)) == NULL)
+            return conf_oom(cx);
+        z->line = (int) config_setting_source_line(e);
+        z->index = (uint32_t) i;
+        if (conf_group(cx, e, sub, conf_cache_keys, z) != GH_OK
+            || conf_cache_check(cx, e, sub, z) != GH_OK)
+            return GH_ERR;
+        c->ncaches = (uint32_t) i + 1;
+    }
+    return GH_OK;
+}
+
+/*
+ * The zones live in the segment with the client table, the TLS session
+ * caches and everything else, and a zone only takes memory as it fills:
+ * refuse at load what could never fit rather than fail fills later.  An
+ * eighth of shm_size stays for the rest (the slab's page descriptors, 1/64
+ * of it; the zones' indexes, 1/512 of each; partly used slab pages; the
+ * health, counters and process tables).  Not counted: a resized zone's
+ * predecessor, which old workers may still read for a while after a
+ * reload; meanwhile the new zone evicts its own entries sooner.
+ */
+static int
+conf_caches_fit(struct conf_ctx *cx)
+{
+    struct gh_conf *c = cx->conf;
+    uint64_t tls = 0, other, room, sum = 0;
+    char s1[32], s2[32], s3[32], s4[32], s5[32];
+    char zpath[CONF_PATH_MAX], sub[CONF_PATH_MAX];
+
+    if (c->ncaches == 0)
+        return GH_OK;
+    for (uint32_t i = 0; i < c->nsites; i++)
+        tls += c->sites[i].tls != NULL ? c->sites[i].tls->session_cache : 0;
+    other = c->shm_size / 8 + c->limits.client_table_size + tls;
+    room = c->shm_size > other ? c->shm_size - other : 0;
+    for (uint32_t i = 0; i < c->ncaches; i++) {
+        const config_setting_t *e, *m;
+
+        sum += c->caches[i].size;
+        if (sum <= room)
+            continue;
+        e = config_setting_get_elem(cx->caches, i);
+        m = config_setting_get_member(e, "size");
+        conf_path(zpath, "caches", c->caches[i].name);
+        conf_path(sub, zpath, "size");
+        return conf_err(cx, m != NULL ? m : e, sub, "the cache zones take "
+                        "%s in all with this one; shm_size (%s) has room "
+                        "for %s of them (after the client table, %s, the "
+                        "TLS session caches, %s, and an eighth kept for "
+                        "the rest): make the zones smaller or shm_size "
+                        "larger", conf_fmt_size(sum, s1, sizeof(s1)),
+                        conf_fmt_size(c->shm_size, s2, sizeof(s2)),
+                        conf_fmt_size(room, s3, sizeof(s3)),
+                        conf_fmt_size(c->limits.client_table_size, s4,
+                                      sizeof(s4)),
+                        conf_fmt_size(tls, s5, sizeof(s5)));
+    }
+    return GH_OK;
+}
+
+static void
+conf_dump_caches(FILE *out, const void *base, int indent)
+{
+    const struct gh_conf *c = base;
+
+    if (c->ncaches == 0)
+        return;
+    fprintf(out, "%*scaches = {\n", indent, "");
+    for (uint32_t i = 0; i < c->ncaches; i++) {
+        fprintf(out, "%*s%s = {\n", indent + 4, "", c->caches[i].name);
+        conf_dump_group(out, conf_cache_keys, &c->caches[i], indent + 8);
+        fprintf(out, "%*s};\n", indent + 4, "");
+    }
+    fprintf(out, "%*s};\n", indent, "");
+}
+
+/* A route's `cache`: the name of a zone of `caches`. */
+static int
+conf_route_cache(struct conf_ctx *cx, const config_setting_t *s,
+                 const char *path, void *base)
+{
+    const char *names[GH_CONF_CACHES_MAX], *str, *best;
+    struct gh_conf *c = cx->conf;
+    struct gh_route *r = base;
+    char q[96];
+    uint32_t i;
+
+    r->cache = NULL;
+    if (s == NULL)
+        return GH_OK;
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return conf_type_err(cx, s, path, "a string (a zone of caches)");
+    str = config_setting_get_string(s);
+    for (i = 0; i < c->ncaches; i++) {
+        if (strcmp(c->caches[i].name, str) == 0) {
+            r->cache = &c->caches[i];
+            return GH_OK;
+        }
+        names[i] = c->caches[i].name;
+    }
+    (void) conf_quote(str, q, sizeof(q));
+    if (c->ncaches == 0)
+        return conf_err(cx, s, path, "unknown cache zone \"%s\" (the "
+                        "top-level caches group defines none)", q);
+    best = conf_suggest(str, names, c->ncaches);
+    if (best != NULL)
+        return conf_err(cx, s, path, "unknown cache zone \"%s\" (did you "
+                        "mean \"%s\"?)", q, best);
+    return conf_err(cx, s, path, "unknown cache zone \"%s\"", q);
+}
+
+static void
+conf_dump_route_cache(FILE *out, const void *base, int indent)
+{
+    const struct gh_route *r = base;
+
+    if (r->cache == NULL)
+        return;
+    fprintf(out, "%*scache = ", indent, "");
+    conf_dump_str(out, r->cache->name);
+    fprintf(out, ";\n");
+}
+
+/* cache_key_extra: "header:NAME", "cookie:NAME" or "query:NAME". */
+static int
+conf_route_key_extra(struct conf_ctx *cx, const config_setting_t *s,
+                     const char *path, void *base)
+{
+    static const char *const kinds[] = {
+        [GH_CKEY_X_HEADER] = "header", [GH_CKEY_X_COOKIE] = "cookie",
+        [GH_CKEY_X_QUERY] = "query"
+    };
+    struct gh_route *r = base;
+    struct gh_ckey_extra *v;
+    char sub[CONF_PATH_MAX], q[96];
+    int n;
+
+    if (s == NULL)
+        return GH_OK;
+    n = conf_string_list(cx, s, path, "must not be empty (leave "
+                         "cache_key_extra out to key by the zone's key "
+                         "alone)");
+    if (n < 0)
+        return GH_ERR;
+    v = conf_arena_alloc(cx->arena, (size_t) n * sizeof(*v));
+    if (v == NULL)
+        return conf_oom(cx);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = conf_string_elem(s, i, path, sub);
+        const char *t = config_setting_get_string(e), *colon;
+        unsigned kind;
+        char *name;
+
+        (void) conf_quote(t, q, sizeof(q));
+        colon = strchr(t, ':');
+        for (kind = 0; kind < GH_NELEM(kinds); kind++) {
+            if (colon != NULL && (size_t) (colon - t) == strlen(kinds[kind])
+                && strncmp(t, kinds[kind], strlen(kinds[kind])) == 0)
+                break;
+        }
+        if (kind == GH_NELEM(kinds))
+            return conf_err(cx, e, sub, "\"%s\" is not \"header:NAME\", "
+                            "\"cookie:NAME\" or \"query:NAME\"", q);
+        if ((name = conf_strdup(cx, colon + 1)) == NULL)
+            return conf_oom(cx);
+        if (*name == '\0')
+            return conf_err(cx, e, sub, "\"%s\" has an empty %s name", q,
+                            kinds[kind]);
+        if (kind == GH_CKEY_X_QUERY) {
+            /* Compared with the argument names as sent (no decoding). */
+            if (!conf_visible(name) || strpbrk(name, "&#=") != NULL)
+                return conf_err(cx, e, sub, "\"%s\": not a query argument "
+                                "name (printable, without spaces, '&', '#' "
+                                "or '=')", q);
+        } else if (!conf_token_ok(name)) {
+            return conf_err(cx, e, sub, "\"%s\": not a valid %s name (want "
+                            "letters, digits and !#$%%&'*+-.^_`|~)", q,
+                            kinds[kind]);
+        }
+        if (kind == GH_CKEY_X_HEADER) {
+            /* Header names compare without case (RFC 9110 5.1). */
+            for (char *p = name; *p != '\0'; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                    *p = (char) (*p - 'A' + 'a');
+        }
+        for (int j = 0; j < i; j++) {
+            if (v[j].kind == kind && strcmp(v[j].name, name) == 0)
+                return conf_err(cx, e, sub, "\"%s\" is listed twice", q);
+        }
+        v[i].kind = kind;
+        v[i].name = name;
+        v[i].name_len = (uint32_t) strlen(name);
+    }
+    r->key_extra = v;
+    r->nkey_extra = (uint32_t) n;
+    return GH_OK;
+}
+
+static void
+conf_dump_route_key_extra(FILE *out, const void *base, int indent)
+{
+    static const char *const kinds[] = { "header:", "cookie:", "query:" };
+    const struct gh_route *r = base;
+
+    if (r->nkey_extra == 0)
+        return;
+    fprintf(out, "%*scache_key_extra = [ ", indent, "");
+    for (uint32_t i = 0; i < r->nkey_extra; i++) {
+        char buf[1024];
+
+        conf_fmt(buf, sizeof(buf), "%s%s", kinds[r->key_extra[i].kind],
+                 r->key_extra[i].name);
+        conf_dump_str(out, buf);
+        fprintf(out, "%s", i + 1 < r->nkey_extra ? ", " : " ");
+    }
+    fprintf(out, "];\n");
+}
+
+/* purge_allow: CIDR blocks, as `allow`; who may PURGE (nobody without). */
+static int
+conf_route_purge_allow(struct conf_ctx *cx, const config_setting_t *s,
+                       const char *path, void *base)
+{
+    struct gh_route *r = base;
+    int n;
+
+    if (s == NULL)
+        return GH_OK;
+    n = conf_string_list(cx, s, path, "must not be empty (leave "
+                         "purge_allow out to refuse every PURGE)");
+    if (n < 0)
+        return GH_ERR;
+    r->purge_allow.rules = conf_arena_alloc(cx->arena, (size_t) n
+                                            * sizeof(struct gh_cidr));
+    if (r->purge_allow.rules == NULL)
+        return conf_oom(cx);
+    if (conf_cidr_list(cx, s, path, n, r->purge_allow.rules, 1) != GH_OK)
+        return GH_ERR;
+    r->purge_allow.n = (uint32_t) n;
+    r->purge_allow.has_allow = 1;
+    return GH_OK;
+}
+
+
 /* Sites */
 
 static int
@@ -2289,6 +2765,29 @@ conf_cidr(const char *text, struct gh_cidr *c, char *why, size_t whylen)
     return GH_OK;
 }
 
+/*
+ * The N strings of S (one string or an array, conf_string_list() checked
+ * them) as CIDR blocks into RULES, each an allow rule when ALLOW, else a
+ * deny rule: the `allow` and `deny` keys, and `purge_allow`.
+ */
+static int
+conf_cidr_list(struct conf_ctx *cx, const config_setting_t *s,
+               const char *path, int n, struct gh_cidr *rules, int allow)
+{
+    char sub[CONF_PATH_MAX], why[96], q[96];
+
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = conf_string_elem(s, i, path, sub);
+        const char *t = config_setting_get_string(e);
+
+        if (conf_cidr(t, &rules[i], why, sizeof(why)) != GH_OK)
+            return conf_err(cx, e, sub, "\"%s\" %s",
+                            conf_quote(t, q, sizeof(q)), why);
+        rules[i].allow = (uint8_t) allow;
+    }
+    return GH_OK;
+}
+
 #define CONF_ACL_FILE_MAX  (4 * 1024 * 1024)
 #define CONF_ACL_RULES_MAX 100000
 
@@ -2409,7 +2908,7 @@ conf_acl(struct conf_ctx *cx, const config_setting_t *s, const char *path,
          struct gh_acl *acl, int *built)
 {
     const config_setting_t *group;
-    char base[CONF_PATH_MAX], sub[CONF_PATH_MAX], why[96], q[96];
+    char base[CONF_PATH_MAX], q[96];
     uint32_t total = 0;
 
     if (s == NULL || *built)
@@ -2475,17 +2974,11 @@ conf_acl(struct conf_ctx *cx, const config_setting_t *s, const char *path,
                 total += (uint32_t) n;
                 continue;
             }
-            for (int i = 0; i < n; i++) {
-                const config_setting_t *e = conf_string_elem(l, i, lpath,
-                                                             sub);
-                const char *t = config_setting_get_string(e);
-
-                if (conf_cidr(t, &acl->rules[k], why, sizeof(why)) != GH_OK)
-                    return conf_err(cx, e, sub, "\"%s\" %s",
-                                    conf_quote(t, q, sizeof(q)), why);
-                acl->rules[k++].allow = (uint8_t) allow;
-                acl->has_allow |= allow;
-            }
+            if (conf_cidr_list(cx, l, lpath, n, &acl->rules[k], allow)
+                != GH_OK)
+                return GH_ERR;
+            k += (uint32_t) n;
+            acl->has_allow |= allow;
         }
         if (pass == 0) {
             acl->rules = conf_arena_alloc(cx->arena,
@@ -3452,6 +3945,21 @@ conf_route_check(struct conf_ctx *cx, const config_setting_t *e,
         return conf_err(cx, config_setting_get_member(e, "strip_prefix"),
                         sub, "only applies to a route with \"upstream\"");
     }
+    /* The cache stores what an upstream answers: nothing else. */
+    if (r->cache != NULL && r->upstream == NULL) {
+        conf_path(sub, path, "cache");
+        return conf_err(cx, config_setting_get_member(e, "cache"), sub,
+                        "only applies to a route with \"upstream\"");
+    }
+    for (int k = 0; r->cache == NULL && k < 2; k++) {
+        const char *key = k == 0 ? "cache_key_extra" : "purge_allow";
+        const config_setting_t *m = config_setting_get_member(e, key);
+
+        conf_path(sub, path, key);
+        if (m != NULL)
+            return conf_err(cx, m, sub, "only applies to a route with "
+                            "\"cache\"");
+    }
     if (r->root == NULL) {
         conf_path(sub, path, "index");
         if (config_setting_get_member(e, "index") != NULL)
@@ -3826,7 +4334,9 @@ conf_sites(struct conf_ctx *cx, const config_setting_t *s,
     }
     c->nsites = (uint32_t) n;
     cx->sites = s;
-    return conf_sites_check(cx);
+    if (conf_sites_check(cx) != GH_OK)
+        return GH_ERR;
+    return conf_caches_fit(cx);     /* needs the TLS session caches */
 }
 
 
@@ -4333,6 +4843,29 @@ conf_dump_nothing(FILE *out, const void *base, int indent)
     (void) indent;
 }
 
+/* C as the config writes it: "all", "10.0.0.0/8", "2001:db8::/32". */
+static const char *
+conf_cidr_text(const struct gh_cidr *c, char *text, size_t len)
+{
+    static const uint8_t v4[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                    0xff, 0xff };
+
+    if (c->bits == 0) {
+        snprintf(text, len, "all");
+    } else if (memcmp(c->addr, v4, 12) == 0 && c->bits >= 96) {
+        char a[INET_ADDRSTRLEN];
+
+        inet_ntop(AF_INET, &c->addr[12], a, sizeof(a));
+        snprintf(text, len, "%s/%u", a, c->bits - 96);
+    } else {
+        char a[INET6_ADDRSTRLEN];
+
+        inet_ntop(AF_INET6, c->addr, a, sizeof(a));
+        snprintf(text, len, "%s/%u", a, c->bits);
+    }
+    return text;
+}
+
 /* Rules [FROM, TO) as "allow = [ ... ];" / "deny = [ ... ];" runs. */
 static void
 conf_dump_acl_rules(FILE *out, const struct gh_acl *acl, uint32_t from,
@@ -4348,24 +4881,8 @@ conf_dump_acl_rules(FILE *out, const struct gh_acl *acl, uint32_t from,
 
         fprintf(out, "%*s%s = [ ", indent, "", allow ? "allow" : "deny");
         for (; i < to && acl->rules[i].allow == allow; i++) {
-            const struct gh_cidr *c = &acl->rules[i];
-            static const uint8_t v4[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                            0xff, 0xff };
-
-            if (c->bits == 0) {
-                snprintf(text, sizeof(text), "all");
-            } else if (memcmp(c->addr, v4, 12) == 0 && c->bits >= 96) {
-                char a[INET_ADDRSTRLEN];
-
-                inet_ntop(AF_INET, &c->addr[12], a, sizeof(a));
-                snprintf(text, sizeof(text), "%s/%u", a, c->bits - 96);
-            } else {
-                char a[INET6_ADDRSTRLEN];
-
-                inet_ntop(AF_INET6, c->addr, a, sizeof(a));
-                snprintf(text, sizeof(text), "%s/%u", a, c->bits);
-            }
-            conf_dump_str(out, text);
+            conf_dump_str(out, conf_cidr_text(&acl->rules[i], text,
+                                              sizeof(text)));
             fprintf(out, "%s", i + 1 < to && acl->rules[i + 1].allow == allow
                                ? ", " : " ");
         }
@@ -4386,6 +4903,23 @@ conf_dump_acl(FILE *out, const struct gh_acl *acl, int indent)
     fprintf(out, ";\n");
     conf_dump_acl_rules(out, acl, acl->file_from + acl->file_n, acl->n,
                         indent);
+}
+
+static void
+conf_dump_route_purge_allow(FILE *out, const void *base, int indent)
+{
+    const struct gh_acl *acl = &((const struct gh_route *) base)->purge_allow;
+    char text[INET6_ADDRSTRLEN + 8];
+
+    if (acl->n == 0)
+        return;
+    fprintf(out, "%*spurge_allow = [ ", indent, "");
+    for (uint32_t i = 0; i < acl->n; i++) {
+        conf_dump_str(out, conf_cidr_text(&acl->rules[i], text,
+                                          sizeof(text)));
+        fprintf(out, "%s", i + 1 < acl->n ? ", " : " ");
+    }
+    fprintf(out, "];\n");
 }
 
 static void
@@ -4494,4 +5028,11 @@ gh_health_type_name(enum gh_health_type t)
 {
     return t == GH_HEALTH_NONE ? "none"
            : conf_enum_name(conf_health_names, (int) t);
+}
+
+const char *
+gh_ckey_part_name(enum gh_ckey_part p)
+{
+    return (unsigned) p < GH_NELEM(conf_ckey_names) ? conf_ckey_names[p]
+                                                     : "?";
 }

@@ -225,6 +225,50 @@ struct gh_auth_basic {
     struct gh_htpasswd *pw;         /* loaded; freed with the conf */
 };
 
+/* The elements of a cache key, in the order the zone's `key` lists them. */
+enum gh_ckey_part {
+    GH_CKEY_METHOD = 0,         /* GET (HEAD is looked up as GET) */
+    GH_CKEY_SCHEME,             /* http / https */
+    GH_CKEY_HOST,               /* Host, lower case, without the port */
+    GH_CKEY_URI,                /* the normalised path and the query */
+    GH_CKEY_PATH,               /* the normalised path alone */
+    GH_CKEY_ARGS                /* the query alone */
+};
+#define GH_CKEY_MAX 8
+#define GH_CONF_CACHES_MAX 64   /* zones in `caches` */
+
+/* One `caches` zone: the master binds it to a zone in the segment. */
+struct gh_cache_zone {
+    const char *name;           /* at most 47 bytes */
+    int         line;
+    uint64_t    size;           /* bytes of the segment it may use */
+    uint64_t    max_object;     /* larger responses stream uncached */
+    gh_msec     default_ttl;    /* for heuristically cacheable responses
+                                   without any freshness information */
+    gh_msec     stale_if_error; /* stale-if-error when the origin sets
+                                   none (and does not forbid it) */
+    gh_msec     heuristic_max;  /* cap of the Last-Modified heuristic */
+    gh_msec     lock_timeout;   /* collapsed requests wait this long for
+                                   another's fill, then go themselves */
+    uint8_t     key[GH_CKEY_MAX];   /* enum gh_ckey_part */
+    uint32_t    nkey;
+    uint32_t    index;          /* position in conf->caches */
+    uint64_t    root;           /* gh_off of the zone (shm/cache.h), set
+                                   by the master before fork */
+};
+
+/* A `cache_key_extra` element: "header:NAME", "cookie:NAME", "query:NAME". */
+enum gh_ckey_extra_kind {
+    GH_CKEY_X_HEADER = 0,
+    GH_CKEY_X_COOKIE,
+    GH_CKEY_X_QUERY
+};
+struct gh_ckey_extra {
+    uint32_t    kind;           /* enum gh_ckey_extra_kind */
+    uint32_t    name_len;
+    const char *name;           /* header names lower case */
+};
+
 enum gh_path_kind {
     GH_PATH_PREFIX = 0,         /* `path` */
     GH_PATH_EXACT,              /* `path_exact` */
@@ -269,6 +313,10 @@ struct gh_route {
     int                 strip_prefix;   /* proxy without the route path */
     int                 redirect_https; /* plain HTTP: 308 to https://$host
                                            $request_uri (TLS: no effect) */
+    struct gh_cache_zone *cache;    /* borrows; NULL: not cached */
+    struct gh_ckey_extra *key_extra;/* cache_key_extra (arena) */
+    uint32_t            nkey_extra;
+    struct gh_acl       purge_allow;/* who may PURGE; n == 0: nobody */
 };
 
 /* One certificate of a TLS site: a PEM chain and its private key. */
@@ -363,6 +411,8 @@ struct gh_conf {
     uint32_t           nupstreams;
     struct gh_site    *sites;       /* owns */
     uint32_t           nsites;
+    struct gh_cache_zone *caches;   /* owns */
+    uint32_t           ncaches;
     void              *arena;       /* owns everything above */
     struct conf_cleanup *cleanup;   /* regexes, password files: freed by
                                        gh_conf_free() */
@@ -398,5 +448,7 @@ const char *gh_log_level_name(enum gh_log_level l);
 const char *gh_balance_name(enum gh_balance b);
 const char *gh_hash_key_name(enum gh_hash_key k);
 const char *gh_health_type_name(enum gh_health_type t);
+/* "method", "scheme", "host", "uri", "path", "args"; "?" out of range. */
+const char *gh_ckey_part_name(enum gh_ckey_part p);
 
 #endif

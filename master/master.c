@@ -13,6 +13,7 @@
 
 #include "master/checker.h"
 #include "master/master.h"
+#include "shm/cachedir.h"
 #include "shm/shm.h"
 #include "shm/ctable.h"
 #include "shm/state.h"
@@ -48,6 +49,7 @@ struct master {
     int                  checks;    /* 1: some upstream has checks */
     struct gh_shm        shm;       /* the segment, before any fork */
     uint64_t             tls_keys;  /* TLS ticket keys in it; 0: none */
+    struct gh_cachedir   caches;    /* the cache zones we hold in it */
     int                  stopping;  /* 0, SIGQUIT or SIGTERM */
     gh_msec              kill_at;
     /* Children of an earlier generation (before a reload or WINCH):
@@ -132,6 +134,7 @@ master_spawn(struct master *m, uint32_t slot, const sigset_t *old)
         rc = gh_worker_main(m->conf, &m->shm, m->ls, m->nls, slot);
         gh_listen_free(m->ls, m->nls);
         gh_shm_close(&m->shm);
+        gh_cachedir_free(&m->caches);
         free(m->slots);
         free(m->old);
         gh_conf_free(m->conf);
@@ -163,6 +166,7 @@ master_spawn_checker(struct master *m)
         gh_listen_free(m->ls, m->nls);
         rc = gh_checker_main(m->conf, &m->shm);
         gh_shm_close(&m->shm);
+        gh_cachedir_free(&m->caches);
         free(m->slots);
         free(m->old);
         gh_conf_free(m->conf);
@@ -329,6 +333,24 @@ master_ctable(struct master *m, struct gh_conf *conf, char *err,
     return GH_OK;
 }
 
+static void
+master_cache_note(void *arg, const char *msg)
+{
+    (void) arg;
+    gh_log(GH_LOG_NOTICE, 0, "%s", msg);
+}
+
+/*
+ * No process of an earlier generation is left: the cache zones only they
+ * used (resized or removed by a reload) can go.
+ */
+static void
+master_caches_settle(struct master *m)
+{
+    if (m->nold == 0)
+        gh_cachedir_settle(&m->caches, &m->shm, master_cache_note, NULL);
+}
+
 /*
  * SIGHUP: read the configuration again.  Invalid: say why and change
  * nothing.  Valid: new workers with it on the same sockets (plus any new
@@ -363,17 +385,22 @@ master_reload(struct master *m, const sigset_t *sigold)
     if (nl == NULL || slots == NULL || old == NULL
         || gh_state_bind(&m->shm, nc, err, sizeof(err)) != GH_OK
         || master_ctable(m, nc, err, sizeof(err)) != GH_OK
+        || gh_cachedir_prepare(&m->caches, &m->shm, nc, err,
+                               sizeof(err)) != GH_OK
         || master_listen_take(m->ls, m->nls, nl, nnl, nc->workers, err,
                               sizeof(err)) != GH_OK) {
         gh_log(GH_LOG_ERROR, 0, "%s; reload failed, still running with the "
                "previous configuration", nl && slots && old ? err
                : "out of memory");
+        gh_cachedir_cancel(&m->caches, &m->shm);    /* if prepared */
         gh_listen_free(nl, nnl);
         free(slots);
         gh_conf_free(nc);
         return;
     }
+    gh_cachedir_commit(&m->caches, &m->shm, nc, master_cache_note, NULL);
     (void) master_retire(m);    /* room reserved above: cannot fail */
+    master_caches_settle(m);    /* nothing was running (after WINCH) */
     master_defer_accept(nl, nnl);
     /* Addresses that went away: our copies close now; the old workers'
      * copies when they stop accepting. */
@@ -570,6 +597,7 @@ master_reap(struct master *m)
                    (int) pid, (long long) given);
         if (s == NULL) {
             master_forget_old(m, pid, code);
+            master_caches_settle(m);
             continue;
         }
         s->pid = 0;
@@ -692,9 +720,14 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
         && (gh_shm_create(&m.shm, conf->shm_size, err, sizeof(err)) != GH_OK
             || gh_state_init(&m.shm, err, sizeof(err)) != GH_OK))
         goto fail_pid;
+    /* After daemonizing: the pid that holds the cache zones is ours. */
+    gh_cachedir_init(&m.caches, getpid());
     if (gh_state_bind(&m.shm, conf, err, sizeof(err)) != GH_OK
-        || master_ctable(&m, conf, err, sizeof(err)) != GH_OK)
+        || master_ctable(&m, conf, err, sizeof(err)) != GH_OK
+        || gh_cachedir_prepare(&m.caches, &m.shm, conf, err,
+                               sizeof(err)) != GH_OK)
         goto fail_pid;
+    gh_cachedir_commit(&m.caches, &m.shm, conf, master_cache_note, NULL);
     m.nslots = conf->workers;
     m.slots = calloc(m.nslots, sizeof(*m.slots));
     if (m.slots == NULL) {
@@ -816,6 +849,9 @@ gh_master_run(struct gh_conf *conf, const struct gh_master_opts *o)
     if (m.pid_path != NULL && unlink(m.pid_path) == -1 && errno != ENOENT)
         gh_log(GH_LOG_ALERT, errno, "unlink(\"%s\") failed", m.pid_path);
     gh_listen_free(m.ls, m.nls);
+    /* Zones no configuration names go now; live ones stay in the segment
+     * for a master that adopted it. */
+    gh_cachedir_release(&m.caches, &m.shm, master_cache_note, NULL);
     gh_shm_close(&m.shm);
     free(m.slots);
     free(m.old);
@@ -825,6 +861,7 @@ fail:
     gh_log(GH_LOG_EMERG, 0, "%s", err);
 fail_quiet:
     gh_listen_free(m.ls, m.nls);
+    gh_cachedir_release(&m.caches, &m.shm, NULL, NULL);
     gh_shm_close(&m.shm);
     gh_conf_free(m.conf);
     return 1;

@@ -9,8 +9,9 @@
  * without a bump (and the sizes of the shared tables of shm/state.h).
  *
  * Lock order (when two are ever needed): the globals lock (shm/state.h)
- * first, then a table lock (a client-table stripe, an upstream), the slab
- * lock last.
+ * first, then a table lock (a client-table stripe, an upstream, a cache
+ * zone), the slab lock last.  The cache zone directory's lock is never
+ * held with another but the slab's (taken under it to make the directory).
  */
 
 #include <stdint.h>
@@ -21,7 +22,7 @@
 typedef uint64_t gh_off;
 
 #define GH_SHM_MAGIC  0x4748534d31000000ULL     /* "GHSM1" */
-#define GH_SHM_LAYOUT 4
+#define GH_SHM_LAYOUT 5
 
 struct gh_shm_hdr {
     uint64_t magic;
@@ -32,7 +33,9 @@ struct gh_shm_hdr {
     uint64_t created;       /* unix time of creation */
     gh_off   state;         /* struct gh_shm_globals (shm/state.h) */
     gh_off   slab;          /* struct gh_slab (shm/slab.c) */
-    uint8_t  reserved[200];
+    gh_off   caches;        /* struct gh_shm_cachedir; 0 until a master
+                               binds cache zones (shm/cachedir.h) */
+    uint8_t  reserved[192];
 };
 _Static_assert(sizeof(struct gh_shm_hdr) == 256, "shm header size changed");
 
@@ -110,5 +113,49 @@ struct gh_shm_ct_held {
     uint64_t reserved[5];
 };
 _Static_assert(sizeof(struct gh_shm_ct_held) == 64, "ct held changed");
+
+/*
+ * The cache zone directory (shm/cachedir.h): every zone of the HTTP cache
+ * (shm/cache.h) in the segment, by name, so a reload or a new binary that
+ * adopts the segment finds a zone again and keeps its entries.  Written by
+ * masters only (two run side by side during a binary upgrade), under its
+ * lock; workers never read it (the master writes each zone's offset into
+ * the configuration before forking).
+ *
+ * An entry is free (root 0), or a zone: the live one of its name (what a
+ * configuration naming it gets), or one that is not live (replaced by a
+ * zone of another size, no longer configured, or prepared by a reload not
+ * yet committed) and kept while a master holds it for processes that may
+ * still read it.  A zone neither live nor held is freed.
+ */
+#define GH_CD_MAGIC    0x4748434431000000ULL    /* "GHCD1" */
+#define GH_CD_ENTRIES  256      /* zones, live and waiting to be freed */
+#define GH_CD_HOLDERS  4        /* masters holding one zone */
+#define GH_CD_NAME     48       /* bytes of a name, with its NUL */
+
+struct gh_shm_cd_entry {
+    char     name[GH_CD_NAME];  /* NUL-terminated */
+    gh_off   root;              /* the zone (shm/cache.h); 0: a free entry;
+                                   written last when an entry is filled */
+    uint64_t bytes;             /* its budget, as made */
+    int32_t  holders[GH_CD_HOLDERS];    /* pids of masters that use it;
+                                           0: an empty place */
+    uint32_t live;              /* 1: the zone of NAME for configurations */
+    uint32_t pad;
+    uint64_t reserved;
+};
+_Static_assert(sizeof(struct gh_shm_cd_entry) == 96, "cd entry changed");
+
+struct gh_shm_cachedir {
+    uint64_t magic;             /* GH_CD_MAGIC, written last */
+    uint32_t nentries;          /* GH_CD_ENTRIES */
+    uint32_t pad;
+    uint64_t repairs;           /* holders that died with the lock */
+    uint64_t reserved[5];
+    struct gh_shm_lock lock;
+    struct gh_shm_cd_entry e[GH_CD_ENTRIES];
+};
+_Static_assert(sizeof(struct gh_shm_cachedir) == 128 + 96 * GH_CD_ENTRIES,
+               "cache directory changed");
 
 #endif

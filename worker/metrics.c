@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "shm/cache.h"
 #include "shm/shm.h"
 #include "shm/ctable.h"
 #include "shm/slab.h"
@@ -639,6 +640,86 @@ prom_clients(struct metrics_out *o, const struct gh_shm *shm)
                 st.fails);
 }
 
+/* The HTTP cache's events, in output order (gh_cache_stats()). */
+static const char *const metrics_cache_events[] = {
+    "hit", "miss", "fill", "abort", "eviction", "purge", "corrupt", "repair"
+};
+
+static void
+metrics_cache_values(const struct gh_cache_stats *st,
+                     uint64_t v[GH_NELEM(metrics_cache_events)])
+{
+    v[0] = st->hits;
+    v[1] = st->misses;
+    v[2] = st->fills;
+    v[3] = st->aborts;
+    v[4] = st->evictions;
+    v[5] = st->purges;
+    v[6] = st->corrupt;
+    v[7] = st->repairs;
+}
+
+/* `NAME{zone=".."` without the closing brace. */
+static void
+prom_zone(struct metrics_out *o, const char *name,
+          const struct gh_cache_zone *z)
+{
+    metrics_str(o, name);
+    metrics_str(o, "{zone=\"");
+    metrics_esc(o, z->name, 0);
+    metrics_str(o, "\"");
+}
+
+/* The HTTP cache: each zone of the configuration the master bound. */
+static void
+prom_caches(struct metrics_out *o, const struct gh_conf *conf,
+            const struct gh_shm *shm)
+{
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } fam[] = {
+        { "gatehouse_cache_entries", "gauge",
+          "Entries stored in a cache zone." },
+        { "gatehouse_cache_bytes", "gauge",
+          "Bytes a cache zone's entries take (keys, headers, bodies), "
+          "counted against its size." },
+        { "gatehouse_cache_limit_bytes", "gauge",
+          "A cache zone's size: the bytes its entries may take." },
+        { "gatehouse_cache_events_total", "counter",
+          "Cache lookups that found an entry (hit) or not (miss), fills "
+          "begun (fill) and abandoned (abort), entries evicted for room "
+          "(eviction) and purged (purge), entries dropped as damaged "
+          "(corrupt), dead lock holders rolled back (repair)." },
+    };
+
+    for (size_t f = 0; f < GH_NELEM(fam); f++) {
+        prom_head(o, fam[f].name, fam[f].type, fam[f].help);
+        for (uint32_t i = 0; i < conf->ncaches; i++) {
+            const struct gh_cache_zone *z = &conf->caches[i];
+            uint64_t v[GH_NELEM(metrics_cache_events)];
+            struct gh_cache_stats st;
+
+            if (z->root == 0)
+                continue;
+            gh_cache_stats(shm, z->root, &st);
+            if (f < 3) {
+                prom_zone(o, fam[f].name, z);
+                metrics_fmt(o, "} %" PRIu64 "\n", f == 0 ? st.entries
+                            : f == 1 ? st.bytes : st.limit);
+                continue;
+            }
+            metrics_cache_values(&st, v);
+            for (size_t k = 0; k < GH_NELEM(v); k++) {
+                prom_zone(o, fam[f].name, z);
+                metrics_fmt(o, ",event=\"%s\"} %" PRIu64 "\n",
+                            metrics_cache_events[k], v[k]);
+            }
+        }
+    }
+}
+
 enum prom_slab {
     PROM_SLAB_PAGES = 0,
     PROM_SLAB_USED,
@@ -730,6 +811,7 @@ prom_render(struct metrics_out *o, const struct gh_conf *conf,
     prom_workers(o, conf, shm);
     prom_clients(o, shm);
     prom_tls(o, conf, shm);
+    prom_caches(o, conf, shm);
     metrics_slab_read(shm, &sl);
     prom_slab(o, &sl);
 }
@@ -877,6 +959,36 @@ json_slab(struct metrics_out *o, const struct metrics_slab *sl)
 }
 
 static void
+json_caches(struct metrics_out *o, const struct gh_conf *conf,
+            const struct gh_shm *shm)
+{
+    int first = 1;
+
+    metrics_str(o, "\"caches\":[");
+    for (uint32_t i = 0; i < conf->ncaches; i++) {
+        const struct gh_cache_zone *z = &conf->caches[i];
+        uint64_t v[GH_NELEM(metrics_cache_events)];
+        struct gh_cache_stats st;
+
+        if (z->root == 0)
+            continue;
+        gh_cache_stats(shm, z->root, &st);
+        metrics_cache_values(&st, v);
+        metrics_str(o, first ? "{\"zone\":" : ",{\"zone\":");
+        first = 0;
+        metrics_jstr(o, z->name);
+        metrics_fmt(o, ",\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64
+                    ",\"limit_bytes\":%" PRIu64 ",\"events\":{", st.entries,
+                    st.bytes, st.limit);
+        for (size_t k = 0; k < GH_NELEM(v); k++)
+            metrics_fmt(o, "%s\"%s\":%" PRIu64, k ? "," : "",
+                        metrics_cache_events[k], v[k]);
+        metrics_str(o, "}}");
+    }
+    metrics_str(o, "]");
+}
+
+static void
 json_render(struct metrics_out *o, const struct gh_conf *conf,
             const struct gh_shm *shm, gh_msec now)
 {
@@ -898,6 +1010,8 @@ json_render(struct metrics_out *o, const struct gh_conf *conf,
     metrics_str(o, ",");
     metrics_slab_read(shm, &sl);
     json_slab(o, &sl);
+    metrics_str(o, ",");
+    json_caches(o, conf, shm);
     metrics_str(o, "}\n");
 }
 

@@ -33,12 +33,19 @@
  *       runs) with size "0"
  *   gatehouse_slab_segment_pages                             gauge
  *   gatehouse_slab_segment_free_pages                        gauge
+ *   gatehouse_cache_entries{zone}                            gauge
+ *   gatehouse_cache_bytes{zone}                              gauge
+ *   gatehouse_cache_limit_bytes{zone}                        gauge
+ *   gatehouse_cache_events_total{zone,event}                 counter
+ *       event "hit" "miss" "fill" "abort" "eviction" "purge" "corrupt"
+ *       "repair" (shm/cache.h gh_cache_stats())
  *
  * `site` is the site's name (conf: `name`, else its first host, else its
  * first listen address), `listen` its first listen address (the one its
  * shared route entries are keyed by), `route` the route's path prefix,
  * `upstream` the upstream's name, `server` the server's address text.
- * Routes and servers not bound to the segment (shm == 0) are left out.
+ * `zone` a `caches` zone's name.  Routes, servers and zones not bound to
+ * the segment (shm == 0, root == 0) are left out.
  */
 
 #include <stddef.h>

@@ -19,7 +19,7 @@ main(void)
 
     subtest("layout is recorded") {
         /* A change to any of these must come with a GH_SHM_LAYOUT bump. */
-        is_int(GH_SHM_LAYOUT, 4, "layout version");
+        is_int(GH_SHM_LAYOUT, 5, "layout version");
         is_int(sizeof(pthread_mutex_t), 40, "pthread_mutex_t");
         is_int(sizeof(struct gh_shm_server), 392, "server entry");
         is_int(sizeof(struct gh_shm_upstream), 192, "upstream entry");
@@ -49,6 +49,13 @@ main(void)
         is_int(offsetof(struct gh_shm_hdr, generation), 24, "generation");
         is_int(offsetof(struct gh_shm_hdr, state), 40, "state offset");
         is_int(offsetof(struct gh_shm_hdr, slab), 48, "slab offset");
+        is_int(offsetof(struct gh_shm_hdr, caches), 56, "cache directory");
+        is_int(sizeof(struct gh_shm_cd_entry), 96, "cache directory entry");
+        is_int(offsetof(struct gh_shm_cd_entry, root), 48, "entry root");
+        is_int(offsetof(struct gh_shm_cd_entry, holders), 64,
+               "entry holders");
+        is_int(sizeof(struct gh_shm_cachedir), 24704, "cache directory");
+        is_int(offsetof(struct gh_shm_cachedir, lock), 64, "its lock");
     }
     subtest("create") {
         ok(gh_shm_create(&a, 1000, err, sizeof(err)) == GH_ERR,

@@ -4,7 +4,7 @@
  * at NOW without writing the segment, label and JSON escaping of hostile
  * names, unbound entries left out, a big config rendered whole, and every
  * Prometheus output checked against the 0.0.4 text format and every JSON
- * output parsed.
+ * output parsed.  Cache zones: their gauges and events from a real zone.
  */
 
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "shm/cache.h"
 #include "shm/shm.h"
 #include "shm/slab.h"
 #include "shm/state.h"
@@ -981,6 +982,109 @@ test_empty(void)
                    "\"connections\":0,\"client_table\":{\"used\":0,"
                    "\"entries\":0,", 88) == 0, "empty arrays");
         ok(strstr(out, "},\"slab\":{") != NULL, "then the slab");
+        ok(strstr(out, "},\"caches\":[]}\n") != NULL, "no cache zones");
+        free(out);
+    }
+    gh_shm_close(&shm);
+}
+
+/* The cache zones: a bound zone with an entry, a hit, a miss and a
+ * purge; an unbound one left out. */
+static void
+test_caches(void)
+{
+    struct gh_cache_zone zones[2] = {
+        { .name = "main", .size = 1 << 20, .max_object = 64 << 10 },
+        { .name = "unbound", .size = 1 << 20 },
+    };
+    struct gh_conf conf = { .caches = zones, .ncaches = 2 };
+    struct gh_cache_ref ref;
+    struct gh_cache_stats st;
+    struct gh_shm shm;
+    char err[256], *out, line[256];
+    size_t len;
+    gh_off root = 0;
+
+    seg_open(&shm, 4 << 20, &conf);
+    if (gh_cache_zone_create(&shm, 1 << 20, 64 << 10, &root, err,
+                             sizeof(err)) != GH_OK) {
+        diag("zone: %s", err);
+        exit(1);
+    }
+    zones[0].root = root;
+    if (gh_cache_begin_fill(&shm, root, "k1", 2, NULL, 0, getpid(), NOW,
+                            &ref) != GH_OK
+        || gh_cache_append(&ref, "hello", 5) != GH_OK
+        || gh_cache_complete(&ref) != GH_OK) {
+        diag("fill failed");
+        exit(1);
+    }
+    gh_cache_release(&ref);
+    if (gh_cache_lookup(&shm, root, "k1", 2, NULL, 0, NOW, &ref) == GH_OK)
+        gh_cache_release(&ref);
+    (void) gh_cache_lookup(&shm, root, "k2", 2, NULL, 0, NOW, &ref);
+    if (gh_cache_begin_fill(&shm, root, "k3", 2, NULL, 0, getpid(), NOW,
+                            &ref) == GH_OK) {
+        gh_cache_append(&ref, "x", 1);
+        gh_cache_complete(&ref);
+        gh_cache_release(&ref);
+    }
+    (void) gh_cache_purge(&shm, root, "k3", 2);
+    gh_cache_stats(&shm, root, &st);
+
+    subtest("prometheus: cache zones") {
+        out = render(&conf, &shm, 0, NOW, &len);
+        ok(prom_check(out, len) > 0, "valid exposition format");
+        ok(has_line(out, "# TYPE gatehouse_cache_entries gauge"), "entries "
+           "TYPE");
+        ok(has_line(out, "# TYPE gatehouse_cache_bytes gauge"), "bytes TYPE");
+        ok(has_line(out, "# TYPE gatehouse_cache_limit_bytes gauge"),
+           "limit TYPE");
+        ok(has_line(out, "# TYPE gatehouse_cache_events_total counter"),
+           "events TYPE");
+        ok(strstr(out, "# HELP gatehouse_cache_events_total ") != NULL,
+           "events HELP");
+        ok(has_line(out, "gatehouse_cache_entries{zone=\"main\"} 1"),
+           "one entry (the other purged)");
+        (void) snprintf(line, sizeof(line), "gatehouse_cache_bytes{zone="
+                        "\"main\"} %" PRIu64, st.bytes);
+        ok(st.bytes > 5 && has_line(out, line), "%s", line);
+        ok(has_line(out, "gatehouse_cache_limit_bytes{zone=\"main\"} "
+                    "1048576"), "limit");
+        ok(has_line(out, "gatehouse_cache_events_total{zone=\"main\","
+                    "event=\"hit\"} 1"), "a hit");
+        (void) snprintf(line, sizeof(line), "gatehouse_cache_events_total{"
+                        "zone=\"main\",event=\"miss\"} %" PRIu64,
+                        st.misses);
+        ok(st.misses >= 1 && has_line(out, line), "%s", line);
+        ok(has_line(out, "gatehouse_cache_events_total{zone=\"main\","
+                    "event=\"fill\"} 2"), "two fills");
+        ok(has_line(out, "gatehouse_cache_events_total{zone=\"main\","
+                    "event=\"purge\"} 1"), "a purge");
+        for (const char *e = "abort\0eviction\0corrupt\0repair\0"; *e;
+             e += strlen(e) + 1) {
+            (void) snprintf(line, sizeof(line), "gatehouse_cache_events_"
+                            "total{zone=\"main\",event=\"%s\"} 0", e);
+            ok(has_line(out, line), "%s", line);
+        }
+        is_int(count_lines(out, "gatehouse_cache_events_total{"), 8,
+               "eight events");
+        ok(strstr(out, "unbound") == NULL, "an unbound zone left out");
+        free(out);
+    }
+    subtest("json: cache zones") {
+        out = render(&conf, &shm, 1, NOW, &len);
+        ok(json_check(out, len), "parses as JSON");
+        (void) snprintf(line, sizeof(line), ",\"caches\":[{\"zone\":"
+                        "\"main\",\"entries\":1,\"bytes\":%" PRIu64
+                        ",\"limit_bytes\":1048576,\"events\":{\"hit\":1,"
+                        "\"miss\":%" PRIu64 ",\"fill\":2,\"abort\":0,"
+                        "\"eviction\":0,\"purge\":1,\"corrupt\":0,"
+                        "\"repair\":0}}]}\n", st.bytes, st.misses);
+        ok(len > strlen(line)
+           && strcmp(out + len - strlen(line), line) == 0,
+           "the zone, last");
+        ok(strstr(out, "unbound") == NULL, "an unbound zone left out");
         free(out);
     }
     gh_shm_close(&shm);
@@ -1106,6 +1210,7 @@ main(void)
     test_hostile();
     test_big();
     test_empty();
+    test_caches();
     test_checkers();
     test_loaded();
     return done_testing();
