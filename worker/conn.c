@@ -21,9 +21,11 @@
 #include <unistd.h>
 #include <linux/sockios.h>
 
+#include "shm/cache.h"
 #include "shm/ctable.h"
 #include "shm/state.h"
 #include "worker/auth.h"
+#include "worker/cachereq.h"
 #include "worker/conn.h"
 #include "worker/core/log.h"
 #include "worker/metrics.h"
@@ -69,6 +71,53 @@ static const char *const conn_actions[] = {
 /* ... once idle that long. */
 #define CONN_RECLAIM_IDLE_MS 1000
 
+/* What the upstream request of a cached route is for. */
+enum { CONN_CC_NONE = 0, CONN_CC_PASS, CONN_CC_FILL, CONN_CC_REVAL };
+
+/* Polling another process's fill: from this interval, doubling to ... */
+#define CONN_CACHE_POLL_MIN 1
+#define CONN_CACHE_POLL_MAX 20
+/* Key and variant bytes, at most. */
+#define CONN_CACHE_KEY_MAX  4096
+
+struct conn_cache {
+    const struct gh_cache_zone *zone;
+    struct gh_cache_ref ref;    /* the entry served, or the stale one */
+    struct gh_cache_ref fill;   /* the entry this request fills */
+    struct gh_cmeta     m;      /* ref's metadata ... */
+    char               *hdrs;   /* ... and its header block (in mbuf) */
+    char               *mbuf;   /* the copy's room (pool), reused */
+    size_t              mbuf_size;
+    const char         *fwd;    /* Cache-Status fwd= of a forward */
+    struct gh_cc_req    q;
+    struct gh_cc_policy pol;
+    struct gh_str       host, target;   /* for the upstream request */
+    char               *key;
+    size_t              keylen;
+    char               *var;
+    size_t              varlen;
+    const char         *vkey;           /* the descriptor's Vary key */
+    uint64_t            off, end;       /* body bytes to send */
+    gh_msec             until;          /* a wait for a fill ends */
+    gh_msec             poll;
+    gh_msec             moved;          /* the entry last grew */
+    time_t              req_time;
+    uint8_t             mode;           /* CONN_CC_* */
+    uint8_t             has_ref, has_fill;
+    uint8_t             chunked;        /* to the client */
+    uint8_t             known;          /* END is the body's end */
+    uint8_t             varied;         /* looked up under a descriptor */
+    uint8_t             bg;             /* a background refresh is owed */
+    uint8_t             detached;       /* it runs: no client output */
+    uint8_t             claimed;
+    uint8_t             invalidate;     /* an unsafe method */
+    uint8_t             keep, close_sent;   /* saved over the refresh */
+    uint8_t             collapsed;
+    char                status[160];    /* Cache-Status, after "gatehouse" */
+    const char         *word;           /* access log cache= */
+};
+
+
 static void conn_run(struct gh_conn *c);
 static void conn_event(struct gh_ev *ev, uint32_t events);
 static void conn_up_event(struct gh_ev *ev, uint32_t events);
@@ -82,6 +131,15 @@ static int conn_up_tls(struct gh_conn *c);
 static void conn_wait_write(struct gh_conn *c);
 static void conn_hash_key(struct gh_conn *c);
 static void conn_unadmit(struct gh_conn *c);
+static void conn_resp_finished(struct gh_conn *c);
+static void conn_cache_release(struct gh_conn *c);
+static int conn_cache_stale_error(struct gh_conn *c, int status);
+static int conn_up_head(const struct gh_conn *c);
+static int conn_upstream_begin(struct gh_conn *c);
+static int conn_cache_route(struct gh_conn *c, struct gh_str host,
+                            struct gh_str target);
+static struct gh_str conn_cache_field(const struct conn_cache *cc,
+                                      const char *name, size_t len);
 static int conn_hdr_emit(struct gh_conn *c, struct gh_buf *b,
                          const struct gh_hdr_ops *site_ops,
                          const struct gh_hdr_ops *route_ops);
@@ -464,6 +522,9 @@ conn_respond(struct gh_conn *c, int status, const char *extra)
     int n;
 
     conn_up_release(c, 0);
+    if (status >= 500 && c->cache != NULL
+        && conn_cache_stale_error(c, status) == GH_OK)
+        return GH_OK;
     if (c->file_fd != -1) {
         (void) close(c->file_fd);
         c->file_fd = -1;
@@ -482,6 +543,9 @@ conn_respond(struct gh_conn *c, int status, const char *extra)
         || buf_printf(c->cout, "%sContent-Type: text/html\r\n"
                       "Content-Length: %d\r\n", extra ? extra : "", n)
            != GH_OK
+        || (c->cache != NULL && c->cache->status[0] != '\0'
+            && buf_printf(c->cout, "Cache-Status: gatehouse; %s\r\n",
+                          c->cache->status) != GH_OK)
         || conn_head_end(c) != GH_OK
         || (c->req.parser.method != HTTP_HEAD
             && buf_add(c->cout, body, (size_t) n) != GH_OK))
@@ -1240,6 +1304,12 @@ conn_route(struct gh_conn *c)
         return conn_redirect(c);
     if (c->route->strip_prefix)
         target = conn_strip_prefix(c, target);
+    if (c->route->cache != NULL) {
+        int rc = conn_cache_route(c, host, target);
+
+        if (rc != GH_DECLINED)
+            return rc;
+    }
     if (conn_build_upstream_head(c, host, target) != GH_OK)
         return conn_error(c, 431, GH_LOG_INFO, 0,
                           "request header too large to forward");
@@ -1262,6 +1332,13 @@ conn_route(struct gh_conn *c)
                 c->sent_continue = 1;
         }
     }
+    return conn_upstream_begin(c);
+}
+
+/* The request head is in `out`: on to an upstream server. */
+static int
+conn_upstream_begin(struct gh_conn *c)
+{
     c->tries = 0;
     c->tried.n = 0;
     c->up_idx = -1;
@@ -1306,8 +1383,9 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
     b = c->out;
     b->start = b->end = 0;
     rc |= buf_printf(b, "%s %.*s HTTP/1.1\r\n",
-                     http_method_str(rq->parser.method), (int) target.len,
-                     target.p);
+                     rq->parser.method == HTTP_HEAD && !conn_up_head(c)
+                     ? "GET" : http_method_str(rq->parser.method),
+                     (int) target.len, target.p);
     for (uint32_t i = 0; i < rq->nhdrs; i++) {
         const struct gh_hdr *h = &rq->hdrs[i];
 
@@ -1319,6 +1397,14 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
         case GH_HDR_UPGRADE:
             upg = h;
             continue;
+        case GH_HDR_IF_NONE_MATCH:
+        case GH_HDR_IF_MODIFIED_SINCE:
+        case GH_HDR_RANGE:
+        case GH_HDR_IF_RANGE:
+            /* A fill asks for the whole response (our validators). */
+            if (c->cache != NULL && c->cache->mode >= CONN_CC_FILL)
+                continue;
+            break;
         case GH_HDR_CONTENT_LENGTH:
         case GH_HDR_XF_PROTO:
         case GH_HDR_XF_HOST:
@@ -1376,6 +1462,17 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
     if (CONN_GEN("via"))
         rc |= BUF_ADDS(b, "Via: 1.1 gatehouse\r\n");
 #undef CONN_GEN
+    if (c->cache != NULL && c->cache->mode == CONN_CC_REVAL) {
+        struct gh_str et = conn_cache_field(c->cache, "etag", 4);
+        struct gh_str lm = conn_cache_field(c->cache, "last-modified", 13);
+
+        if (et.p != NULL)
+            rc |= buf_printf(b, "If-None-Match: %.*s\r\n", (int) et.len,
+                             et.p);
+        if (lm.p != NULL)
+            rc |= buf_printf(b, "If-Modified-Since: %.*s\r\n",
+                             (int) lm.len, lm.p);
+    }
     if (rq->chunked)
         rc |= BUF_ADDS(b, "Transfer-Encoding: chunked\r\n");
     else if (rq->content_length >= 0)
@@ -1388,6 +1485,949 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
     }
     rc |= BUF_ADDS(b, "\r\n");
     return rc == GH_OK ? GH_OK : GH_ERR;
+}
+
+/* ---- the shared HTTP cache (issue 5) -------------------------------------- */
+
+static void
+conn_cache_status(struct conn_cache *cc, const char *word, const char *fmt,
+                  ...)
+{
+    va_list ap;
+
+    cc->word = word;
+    va_start(ap, fmt);
+    (void) vsnprintf(cc->status, sizeof(cc->status), fmt, ap);
+    va_end(ap);
+}
+
+static void
+conn_cache_drop_ref(struct conn_cache *cc)
+{
+    if (cc->has_ref) {
+        if (cc->claimed)
+            gh_cache_unclaim(&cc->ref);
+        gh_cache_release(&cc->ref);
+        cc->has_ref = cc->claimed = 0;
+    }
+}
+
+/* Everything the request holds in the cache (an unfinished fill is
+ * aborted: never served as whole). */
+static void
+conn_cache_release(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+
+    if (cc == NULL)
+        return;
+    conn_cache_drop_ref(cc);
+    if (cc->has_fill) {
+        gh_cache_release(&cc->fill);
+        cc->has_fill = 0;
+    }
+    c->cache = NULL;
+}
+
+/* The request's upstream method is GET for a HEAD that fills. */
+static int
+conn_up_head(const struct gh_conn *c)
+{
+    return c->req.parser.method == HTTP_HEAD
+           && (c->cache == NULL || c->cache->mode < CONN_CC_FILL);
+}
+
+/* Copy the ref's metadata.  GH_OK, GH_DECLINED (none yet), GH_ERR. */
+static int
+conn_cache_meta(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+    ssize_t n;
+
+    /* One room per request, grown when too small: a request polling
+     * another's fill must not eat its pool. */
+    if (cc->mbuf == NULL) {
+        cc->mbuf_size = 4096;
+        if ((cc->mbuf = gh_pool_alloc(&c->pool, cc->mbuf_size)) == NULL)
+            return GH_ERR;
+    }
+    n = gh_cache_meta(&cc->ref, cc->mbuf, cc->mbuf_size);
+    if (n > (ssize_t) cc->mbuf_size) {
+        char *nb = gh_pool_alloc(&c->pool, (size_t) n);
+
+        if (nb == NULL)
+            return GH_ERR;
+        cc->mbuf = nb;
+        cc->mbuf_size = (size_t) n;
+        n = gh_cache_meta(&cc->ref, cc->mbuf, cc->mbuf_size);
+    }
+    if (n == GH_DECLINED)
+        return GH_DECLINED;
+    if (n < (ssize_t) sizeof(cc->m) || n > (ssize_t) cc->mbuf_size)
+        return GH_ERR;
+    memcpy(&cc->m, cc->mbuf, sizeof(cc->m));
+    if (cc->m.magic != GH_CMETA_MAGIC
+        || cc->m.hdr_len != (size_t) n - sizeof(cc->m))
+        return GH_ERR;
+    cc->hdrs = cc->mbuf + sizeof(cc->m);
+    return GH_OK;
+}
+
+/* Store M and header block H[0..HLEN) as REF's metadata. */
+static int
+conn_cache_put_meta(struct gh_conn *c, struct gh_cache_ref *ref,
+                    struct gh_cmeta *m, const char *h, size_t hlen)
+{
+    char *buf = gh_pool_alloc(&c->pool, sizeof(*m) + hlen);
+
+    if (buf == NULL)
+        return GH_ERR;
+    m->hdr_len = (uint32_t) hlen;
+    memcpy(buf, m, sizeof(*m));
+    memcpy(buf + sizeof(*m), h, hlen);
+    return gh_cache_set_meta(ref, buf, sizeof(*m) + hlen);
+}
+
+/* The stored field NAME's value, or {NULL, 0}. */
+static struct gh_str
+conn_cache_field(const struct conn_cache *cc, const char *name, size_t len)
+{
+    struct gh_hdr h[GH_CMETA_HDRS];
+    uint32_t n = gh_creq_split(cc->hdrs, cc->m.hdr_len, h, GH_CMETA_HDRS);
+
+    for (uint32_t i = 0; i < n; i++)
+        if (gh_str_ieq(h[i].name, name, len))
+            return h[i].value;
+    return (struct gh_str) { NULL, 0 };
+}
+
+/* The upstream request now: the head, then CONNECT. */
+static int
+conn_cache_forward(struct gh_conn *c, int mode)
+{
+    c->cache->mode = (uint8_t) mode;
+    if (conn_build_upstream_head(c, c->cache->host, c->cache->target)
+        != GH_OK)
+        return conn_error(c, 431, GH_LOG_INFO, 0,
+                          "request header too large to forward");
+    return conn_upstream_begin(c);
+}
+
+/* Serve the ref's entry to the client: head into cout, SEND_CACHE. */
+static int
+conn_cache_serve(struct gh_conn *c, int revalidated)
+{
+    struct conn_cache *cc = c->cache;
+    struct gh_hdr h[GH_CMETA_HDRS];
+    uint32_t n = gh_creq_split(cc->hdrs, cc->m.hdr_len, h, GH_CMETA_HDRS);
+    int status = cc->m.status, rc = GH_OK, body = 1;
+    uint64_t len = 0;
+    enum gh_cache_state st = gh_cache_state(&cc->ref, &len);
+    time_t now = time(NULL);
+    int64_t age = gh_cachectl_current_age(cc->m.initial_age,
+                                          cc->m.response_time, now);
+    const struct gh_hdr *rh = gh_http_find(&c->req, GH_HDR_RANGE);
+    struct gh_buf *b;
+
+    if (st == GH_CACHE_ABORTED)
+        return GH_DECLINED;
+    if (conn_ensure(c, &c->cout, GH_BUF_SIZE) != GH_OK)
+        return GH_ERR;
+    cc->known = st == GH_CACHE_COMPLETE;
+    cc->off = 0;
+    cc->end = cc->known ? len : UINT64_MAX;
+    cc->moved = c->w->loop.now;
+    if (status >= 200 && status < 300) {
+        struct gh_str inm[8];
+        uint32_t ninm = 0;
+        struct gh_cc_cond cd;
+
+        memset(&cd, 0, sizeof(cd));
+        cd.method = (struct gh_str) GH_STR("GET");
+        for (uint32_t i = 0; i < c->req.nhdrs && ninm < 8; i++)
+            if (c->req.hdrs[i].kind == GH_HDR_IF_NONE_MATCH)
+                inm[ninm++] = c->req.hdrs[i].value;
+        cd.if_none_match = inm;
+        cd.n_if_none_match = ninm;
+        if (gh_http_find(&c->req, GH_HDR_IF_MODIFIED_SINCE) != NULL)
+            cd.if_modified_since = gh_http_find(
+                &c->req, GH_HDR_IF_MODIFIED_SINCE)->value;
+        if (gh_http_find(&c->req, GH_HDR_IF_RANGE) != NULL)
+            cd.if_range = gh_http_find(&c->req, GH_HDR_IF_RANGE)->value;
+        cd.status = status;
+        cd.etag = conn_cache_field(cc, "etag", 4);
+        cd.last_modified = (time_t) cc->m.last_modified;
+        cd.has_last_modified = cc->m.has_last_modified;
+        cd.date = (time_t) cc->m.date;
+        cd.has_date = cc->m.has_date;
+        if ((ninm > 0 || cd.if_modified_since.p != NULL)
+            && gh_cachectl_not_modified(&cd, now)) {
+            status = 304;
+            body = 0;
+        } else if (rh != NULL && cc->known && status == 200
+                   && gh_cachectl_if_range(&cd, now)) {
+            uint64_t first, last;
+            int r = gh_cachectl_range(rh->value.p, rh->value.len, len,
+                                      &first, &last);
+
+            if (r == GH_OK) {
+                status = 206;
+                cc->off = first;
+                cc->end = last + 1;
+            } else if (r == GH_ERR) {
+                status = 416;
+                body = 0;
+            }
+        }
+    }
+    if (c->req.parser.method == HTTP_HEAD || status == 204)
+        body = 0;
+    c->status = status;
+    b = c->cout;
+    b->start = b->end = 0;
+    rc |= buf_printf(b, "HTTP/1.1 %d %s\r\n", status, gh_http_reason(status));
+    for (uint32_t i = 0; i < n; i++) {
+        if (status == 416 && (gh_str_ieq(h[i].name, "content-type", 12)))
+            continue;
+        if (!conn_hidden(c, h[i].name) && !conn_hdr_skip(c, 1, h[i].name))
+            rc |= buf_add_hdr(b, &h[i]);
+    }
+    if (conn_hidden(c, (struct gh_str) GH_STR("server"))
+        && !conn_hdr_skip(c, 1, (struct gh_str) GH_STR("server")))
+        rc |= buf_printf(b, "Server: %s\r\n", conn_server_token(c));
+    rc |= BUF_ADDS(b, "Via: 1.1 gatehouse\r\n");
+    rc |= buf_printf(b, "Age: %" PRId64 "\r\n", age);
+    if (cc->word == NULL)
+        conn_cache_status(cc, "HIT", "hit; ttl=%" PRId64,
+                          cc->m.lifetime - age);
+    rc |= buf_printf(b, "Cache-Status: gatehouse; %s\r\n", cc->status);
+    cc->chunked = 0;
+    if (status == 206)
+        rc |= buf_printf(b, "Content-Range: bytes %" PRIu64 "-%" PRIu64
+                         "/%" PRIu64 "\r\nContent-Length: %" PRIu64 "\r\n",
+                         cc->off, cc->end - 1, len, cc->end - cc->off);
+    else if (status == 416)
+        rc |= buf_printf(b, "Content-Range: bytes */%" PRIu64 "\r\n"
+                         "Content-Length: 0\r\n", len);
+    else if (status == 304 || status == 204)
+        ;
+    else if (cc->known)
+        rc |= buf_printf(b, "Content-Length: %" PRIu64 "\r\n", len);
+    else if (cc->m.length >= 0)
+        rc |= buf_printf(b, "Content-Length: %" PRId64 "\r\n",
+                         cc->m.length);
+    else if (!body)
+        ;
+    else if (c->req.parser.http_minor >= 1) {
+        cc->chunked = 1;
+        rc |= BUF_ADDS(b, "Transfer-Encoding: chunked\r\n");
+    } else {
+        c->keepalive = 0;
+    }
+    if (cc->m.length >= 0 && !cc->known && status != 206)
+        cc->end = (uint64_t) cc->m.length, cc->known = 1;
+    rc |= conn_head_end(c);
+    if (rc != GH_OK)
+        return conn_error(c, 500, GH_LOG_ERROR, 0,
+                          "cached response header too large");
+    if (!body)
+        cc->off = cc->end = 0, cc->known = 1;
+    (void) revalidated;
+    c->resp_mode = GH_BODY_NONE;
+    c->state = GH_CONN_SEND_CACHE;
+    return GH_OK;
+}
+
+/* SEND_CACHE: the entry's body to the client, as the entry fills. */
+static int
+conn_send_cache(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+
+    for (;;) {
+        struct gh_buf *b;
+        size_t room;
+        ssize_t n;
+        int rc = conn_flush(c);
+
+        if (rc != GH_OK)
+            return rc;
+        if (cc->known && cc->off >= cc->end) {
+            if (cc->chunked) {
+                cc->chunked = 0;
+                (void) BUF_ADDS(c->cout, "0\r\n\r\n");
+                continue;
+            }
+            c->state = GH_CONN_FINISH;
+            return GH_OK;
+        }
+        b = c->cout;
+        room = b->size - 16;
+        if (cc->known)
+            room = (size_t) GH_MIN((uint64_t) room, cc->end - cc->off);
+        n = gh_cache_read(&cc->ref, cc->off, b->data + (cc->chunked ? 10 : 0),
+                          room - (cc->chunked ? 12 : 0));
+        if (n > 0) {
+            if (cc->chunked) {
+                char hx[12];
+                int hl = snprintf(hx, sizeof(hx), "%zx\r\n", (size_t) n);
+
+                memcpy(b->data + 10 - hl, hx, (size_t) hl);
+                b->start = (uint32_t) (10 - hl);
+                b->end = (uint32_t) (10 + n);
+                memcpy(b->data + b->end, "\r\n", 2);
+                b->end += 2;
+            } else {
+                b->start = 0;
+                b->end = (uint32_t) n;
+            }
+            cc->off += (uint64_t) n;
+            c->body_sent += (uint64_t) n;
+            cc->moved = c->w->loop.now;
+            continue;
+        }
+        if (n == 0) {
+            cc->end = cc->off;
+            cc->known = 1;
+            continue;
+        }
+        if (n == GH_AGAIN) {
+            /* Another process fills it: look again soon; a filler that
+             * stalls longer than upstream_read is given up. */
+            if (c->w->loop.now - cc->moved
+                > c->w->conf->timeouts.upstream_read) {
+                conn_log(c, GH_LOG_ERROR, ETIMEDOUT, "cache fill of this "
+                         "response stalled");
+                c->keepalive = 0;
+                return GH_ERR;
+            }
+            cc->poll = GH_MIN(GH_MAX(cc->poll * 2, CONN_CACHE_POLL_MIN),
+                              CONN_CACHE_POLL_MAX);
+            if (n == GH_AGAIN && c->w->loop.now - cc->moved < 2)
+                cc->poll = CONN_CACHE_POLL_MIN;
+            conn_wait(c, GH_WAIT_CACHE, cc->poll);
+            return GH_AGAIN;
+        }
+        conn_log(c, GH_LOG_ERROR, 0, "the cache fill of this response "
+                 "failed: the client gets a cut body");
+        c->keepalive = 0;
+        return GH_ERR;
+    }
+}
+
+/* Decide what to do with the ref's complete entry. */
+static int
+conn_cache_hit(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+    struct gh_cc_respdir rc;
+    time_t now = time(NULL);
+    int64_t age, ttl;
+    enum gh_cc_serve sv;
+
+    if (cc->until != 0
+        || gh_cache_state(&cc->ref, NULL) == GH_CACHE_FILLING) {
+        /* Collapsed onto another's fill (waited for its head, or joined
+         * while it streams): its response. */
+        cc->collapsed = 1;
+        conn_cache_status(cc, "COLLAPSED", "fwd=%s; collapsed",
+                          cc->varied ? "vary-miss" : "uri-miss");
+        return conn_cache_serve(c, 0);
+    }
+    age = gh_cachectl_current_age(cc->m.initial_age, cc->m.response_time,
+                                  now);
+    ttl = cc->m.lifetime - age;
+    gh_creq_respdir(&cc->m, &rc);
+    sv = gh_cachectl_serve(&rc, cc->m.lifetime, age, &cc->q.cc, &cc->pol, 0);
+    switch (sv) {
+    case GH_CC_SERVE_FRESH:
+        conn_cache_status(cc, "HIT", "hit; ttl=%" PRId64, ttl);
+        return conn_cache_serve(c, 0);
+    case GH_CC_SERVE_STALE:
+        conn_cache_status(cc, "STALE", "hit; ttl=%" PRId64, ttl);
+        return conn_cache_serve(c, 0);
+    case GH_CC_SERVE_STALE_BG:
+        conn_cache_status(cc, "UPDATING", "hit; ttl=%" PRId64
+                          "; detail=stale-while-revalidate", ttl);
+        if (gh_cache_claim(&cc->ref, c->w->loop.now,
+                           c->w->conf->timeouts.upstream_connect
+                           + c->w->conf->timeouts.upstream_read
+                           + c->w->conf->timeouts.upstream_send) == GH_OK)
+            cc->bg = cc->claimed = 1;
+        return conn_cache_serve(c, 0);
+    case GH_CC_SERVE_NO:
+        conn_cache_status(cc, "MISS", "fwd=stale; detail=only-if-cached");
+        return conn_respond(c, 504, NULL);
+    default:
+        break;
+    }
+    /* Revalidate: conditional when it has validators, else whole. */
+    cc->fwd = ttl > 0 ? "request" : "stale";
+    conn_cache_status(cc, "EXPIRED", "fwd=%s", cc->fwd);
+    return conn_cache_forward(c, CONN_CC_REVAL);
+}
+
+/*
+ * Look the request up: a hit is served (or revalidated), a miss filled, a
+ * fill under way joined.  Also CACHE_WAIT's step: polls another's fill
+ * until it has a response head or lock_timeout passes.
+ */
+static int
+conn_cache_find(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+    struct gh_shm *shm = c->w->shm;
+    gh_off zone = cc->zone->root;
+    gh_msec now = c->w->loop.now;
+
+    for (int round = 0; round < 4; round++) {
+        int rc = gh_cache_lookup(shm, zone, cc->key, cc->keylen, cc->var,
+                                 cc->varlen, now, &cc->ref);
+
+        if (rc == GH_ERR) {
+            conn_cache_status(cc, "BYPASS", "fwd=bypass; detail=zone-error");
+            conn_log(c, GH_LOG_ERROR, 0, "cache zone \"%s\" is not usable",
+                     cc->zone->name);
+            return conn_cache_forward(c, CONN_CC_PASS);
+        }
+        if (rc == GH_DECLINED) {
+            const char *fwd = cc->varied ? "vary-miss" : "uri-miss";
+
+            if (cc->q.cc.has & GH_CC_ONLY_IF_CACHED) {
+                conn_cache_status(cc, "MISS", "fwd=%s; detail=only-if-cached",
+                                  fwd);
+                return conn_respond(c, 504, NULL);
+            }
+            if (gh_http_find(&c->req, GH_HDR_RANGE) != NULL) {
+                conn_cache_status(cc, "MISS", "fwd=%s; detail=range", fwd);
+                return conn_cache_forward(c, CONN_CC_PASS);
+            }
+            rc = gh_cache_begin_fill(shm, zone, cc->key, cc->keylen, cc->var,
+                                     cc->varlen, getpid(), now, &cc->fill);
+            if (rc == GH_AGAIN)
+                continue;       /* another's fill, or just complete */
+            if (rc != GH_OK) {
+                conn_cache_status(cc, "MISS", "fwd=%s; detail=no-room", fwd);
+                return conn_cache_forward(c, CONN_CC_PASS);
+            }
+            cc->has_fill = 1;
+            conn_cache_status(cc, "MISS", "fwd=%s", fwd);
+            return conn_cache_forward(c, CONN_CC_FILL);
+        }
+        cc->has_ref = 1;
+        rc = conn_cache_meta(c);
+        if (rc == GH_DECLINED
+            && gh_cache_state(&cc->ref, NULL) == GH_CACHE_FILLING) {
+            /* A fill without a response yet: wait for it. */
+            conn_cache_drop_ref(cc);
+            if (cc->until == 0)
+                cc->until = now + cc->zone->lock_timeout;
+            if (now >= cc->until) {
+                conn_cache_status(cc, "MISS", "fwd=%s; detail=lock-timeout",
+                                  cc->varied ? "vary-miss" : "uri-miss");
+                return conn_cache_forward(c, CONN_CC_PASS);
+            }
+            cc->poll = GH_MIN(GH_MAX(cc->poll * 2, CONN_CACHE_POLL_MIN),
+                              CONN_CACHE_POLL_MAX);
+            c->state = GH_CONN_CACHE_WAIT;
+            conn_wait(c, GH_WAIT_CACHE, GH_MIN(cc->poll, cc->until - now));
+            return GH_AGAIN;
+        }
+        if (rc != GH_OK) {
+            /* Aborted meanwhile, or damaged: as a miss. */
+            conn_cache_drop_ref(cc);
+            continue;
+        }
+        if (cc->m.flags & GH_CMETA_VARY) {
+            ssize_t vl;
+
+            if (cc->varied) {   /* a descriptor under a variant: damaged */
+                conn_cache_drop_ref(cc);
+                break;
+            }
+            cc->vkey = gh_pool_strndup(&c->pool, cc->hdrs, cc->m.hdr_len);
+            cc->var = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
+            vl = cc->var == NULL || cc->vkey == NULL ? GH_ERR
+                 : gh_creq_variant((struct gh_str) { cc->hdrs,
+                                                     cc->m.hdr_len },
+                                   &c->req, cc->var, CONN_CACHE_KEY_MAX);
+            conn_cache_drop_ref(cc);
+            if (vl <= 0)
+                break;
+            cc->varlen = (size_t) vl;
+            cc->varied = 1;
+            round = -1;
+            continue;
+        }
+        return conn_cache_hit(c);
+    }
+    conn_cache_status(cc, "BYPASS", "fwd=%s; detail=busy",
+                      cc->varied ? "vary-miss" : "uri-miss");
+    return conn_cache_forward(c, CONN_CC_PASS);
+}
+
+/* The key of the request with PATH and ARGS (method GET). */
+static ssize_t
+conn_cache_key_of(struct gh_conn *c, struct gh_str path, struct gh_str args,
+                  char *out, size_t outlen)
+{
+    return gh_creq_key(c->route, "GET", c->ssl != NULL, c->vars->host, path,
+                       args, &c->req, out, outlen);
+}
+
+/* PURGE of the target (a trailing '*': every key it begins). */
+static int
+conn_cache_purge(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+    struct gh_str path = c->vars->norm;
+    char *key;
+    ssize_t kl;
+    int n;
+
+    conn_cache_status(cc, "PURGE", "fwd=bypass; detail=purge");
+    if (c->route->purge_allow.n == 0
+        || !conn_acl_allows(c, &c->route->purge_allow)) {
+        conn_log(c, GH_LOG_ERROR, 0, "PURGE forbidden by purge_allow");
+        return conn_refuse(c, 403, NULL);
+    }
+    if ((key = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX)) == NULL)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
+    if (c->vars->target.len > 0
+        && c->vars->target.p[c->vars->target.len - 1] == '*') {
+        /* The normalised path keeps the '*': cut it, and the key there. */
+        struct gh_route tmp = *c->route;
+        struct gh_cache_zone z = *c->route->cache;
+        uint32_t k = 0;
+
+        if (path.len > 0 && path.p[path.len - 1] == '*')
+            path.len--;
+        while (k < z.nkey && z.key[k] != GH_CKEY_URI
+               && z.key[k] != GH_CKEY_PATH)
+            k++;
+        if (k == z.nkey)
+            return conn_error(c, 400, GH_LOG_INFO, 0, "prefix PURGE needs "
+                              "uri or path in the cache key");
+        z.nkey = k + 1;
+        tmp.cache = &z;
+        tmp.nkey_extra = 0;
+        kl = gh_creq_key(&tmp, "GET", c->ssl != NULL, c->vars->host, path,
+                         (struct gh_str) { NULL, 0 }, NULL, key,
+                         CONN_CACHE_KEY_MAX);
+        if (kl < 1)
+            return conn_error(c, 414, GH_LOG_INFO, 0, "cache key too long");
+        n = gh_cache_purge_prefix(c->w->shm, cc->zone->root, key,
+                                  (size_t) kl - 1);
+    } else {
+        kl = conn_cache_key_of(c, path, c->vars->args, key,
+                               CONN_CACHE_KEY_MAX);
+        if (kl < 0)
+            return conn_error(c, 414, GH_LOG_INFO, 0, "cache key too long");
+        n = gh_cache_purge(c->w->shm, cc->zone->root, key, (size_t) kl);
+    }
+    if (n < 0)
+        return conn_error(c, 500, GH_LOG_ERROR, 0, "cache zone not usable");
+    conn_log(c, GH_LOG_INFO, 0, "PURGE removed %d cache entries", n);
+    return conn_respond(c, n > 0 ? 200 : 404, NULL);
+}
+
+/*
+ * ROUTE for a route with `cache`: GH_DECLINED to go on to the upstream
+ * uncached (the request is not for the cache), else what the state
+ * machine does next.
+ */
+static int
+conn_cache_route(struct gh_conn *c, struct gh_str host, struct gh_str target)
+{
+    struct conn_cache *cc = gh_pool_alloc(&c->pool, sizeof(*cc));
+    int method = c->req.parser.method;
+    ssize_t kl;
+
+    if (cc == NULL)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
+    memset(cc, 0, sizeof(*cc));
+    c->cache = cc;
+    cc->zone = c->route->cache;
+    cc->host = host;
+    cc->target = target;
+    cc->req_time = time(NULL);
+    if (method == HTTP_PURGE)
+        return conn_cache_purge(c);
+    if (method != HTTP_GET && method != HTTP_HEAD) {
+        conn_cache_status(cc, "BYPASS", "fwd=method");
+        cc->invalidate = method == HTTP_POST || method == HTTP_PUT
+                         || method == HTTP_DELETE || method == HTTP_PATCH;
+        return GH_DECLINED;
+    }
+    if (!c->req.complete) {
+        conn_cache_status(cc, "BYPASS", "fwd=bypass; detail=body");
+        return GH_DECLINED;
+    }
+    gh_creq_req(&c->req, &cc->q);
+    gh_creq_policy(cc->zone, &cc->pol);
+    cc->key = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
+    if (cc->key == NULL)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
+    kl = conn_cache_key_of(c, c->vars->norm, c->vars->args, cc->key,
+                           CONN_CACHE_KEY_MAX);
+    if (kl < 0) {
+        conn_cache_status(cc, "BYPASS", "fwd=bypass; detail=key-too-long");
+        return GH_DECLINED;
+    }
+    cc->keylen = (size_t) kl;
+    /* Served from here on: the request is consumed. */
+    c->in->start += (uint32_t) (c->scan_skip + c->head_len);
+    c->scan_pos = c->scan_skip = 0;
+    c->req_done = 1;
+    c->replay_ok = 1;
+    return conn_cache_find(c);
+}
+
+/* CACHE_WAIT's step. */
+static int
+conn_cache_wait(struct gh_conn *c)
+{
+    if (c->wait == GH_WAIT_CACHE)
+        return GH_AGAIN;    /* a client event: the timer says when */
+    return conn_cache_find(c);
+}
+
+/* Invalidate the key of the same-host URI V (Location, Content-Location
+ * of an answer to an unsafe method). */
+static void
+conn_cache_invalidate_uri(struct gh_conn *c, struct gh_str v)
+{
+    struct gh_str path = v, args = { NULL, 0 };
+    char *key, *norm;
+    ssize_t kl, nl;
+
+    if (v.len == 0)
+        return;
+    if (v.p[0] != '/') {
+        struct http_parser_url pu;
+        struct gh_str h;
+
+        http_parser_url_init(&pu);
+        if (http_parser_parse_url(v.p, v.len, 0, &pu) != 0
+            || !(pu.field_set & (1 << UF_HOST)))
+            return;
+        h = (struct gh_str) { v.p + pu.field_data[UF_HOST].off,
+                              pu.field_data[UF_HOST].len };
+        if (h.len != c->vars->host.len
+            || strncasecmp(h.p, c->vars->host.p, h.len) != 0)
+            return;     /* another origin's: not ours to touch */
+        if (!(pu.field_set & (1 << UF_PATH)))
+            return;
+        path = (struct gh_str) { v.p + pu.field_data[UF_PATH].off,
+                                 v.len - pu.field_data[UF_PATH].off };
+    } else if (v.len > 1 && v.p[1] == '/') {
+        return;         /* network-path reference */
+    }
+    for (size_t i = 0; i < path.len; i++) {
+        if (path.p[i] == '?' || path.p[i] == '#') {
+            if (path.p[i] == '?') {
+                const char *e = memchr(path.p + i, '#', path.len - i);
+
+                args = (struct gh_str) { path.p + i + 1,
+                                         (size_t) ((e ? e : path.p + path.len)
+                                                   - (path.p + i + 1)) };
+            }
+            path.len = i;
+            break;
+        }
+    }
+    norm = gh_pool_alloc(&c->pool, path.len + 2);
+    key = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
+    if (norm == NULL || key == NULL)
+        return;
+    nl = gh_path_normalize(path.p, path.len, norm, path.len + 2);
+    if (nl < 0)
+        return;
+    kl = conn_cache_key_of(c, (struct gh_str) { norm, (size_t) nl }, args,
+                           key, CONN_CACHE_KEY_MAX);
+    if (kl > 0)
+        (void) gh_cache_purge(c->w->shm, c->cache->zone->root, key,
+                              (size_t) kl);
+}
+
+/* A stale entry instead of an upstream failure with STATUS, when
+ * stale-if-error allows: GH_OK (being served) or GH_DECLINED. */
+static int
+conn_cache_stale_error(struct gh_conn *c, int status)
+{
+    struct conn_cache *cc = c->cache;
+    struct gh_cc_respdir rc;
+    time_t now = time(NULL);
+    int64_t age;
+
+    if (cc == NULL || !cc->has_ref || cc->mode != CONN_CC_REVAL
+        || c->resp_started)
+        return GH_DECLINED;
+    if (cc->detached) {
+        conn_log(c, GH_LOG_WARN, 0, "background refresh of a cached "
+                 "response failed (%d): the stale one stays", status);
+        return GH_DECLINED;
+    }
+    age = gh_cachectl_current_age(cc->m.initial_age, cc->m.response_time,
+                                  now);
+    gh_creq_respdir(&cc->m, &rc);
+    if (gh_cachectl_serve(&rc, cc->m.lifetime, age, &cc->q.cc, &cc->pol, 1)
+        != GH_CC_SERVE_STALE_ERR)
+        return GH_DECLINED;
+    conn_log(c, GH_LOG_WARN, 0, "upstream failed (%d): serving a stale "
+             "cached response (stale-if-error)", status);
+    cc->mode = CONN_CC_NONE;    /* once */
+    conn_up_release(c, 0);
+    conn_cache_status(cc, "STALE", "fwd=stale; fwd-status=%d; "
+                      "detail=stale-if-error", status);
+    return conn_cache_serve(c, 0);
+}
+
+/* Merge a 304's fields into the stale entry's and store them. */
+static int
+conn_cache_merge_304(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+    struct gh_http_msg *rs = &c->resp;
+    struct gh_hdr old[GH_CMETA_HDRS], all[GH_CMETA_HDRS * 2];
+    uint32_t no = gh_creq_split(cc->hdrs, cc->m.hdr_len, old, GH_CMETA_HDRS);
+    uint32_t n = 0;
+    size_t hl = 0;
+    char *blk, vkey[512];
+    struct gh_cmeta m;
+
+    for (uint32_t i = 0; i < no; i++) {
+        int replaced = 0;
+
+        for (uint32_t j = 0; j < rs->nhdrs && !replaced; j++)
+            replaced = gh_creq_keep_field(&rs->hdrs[j])
+                       && rs->hdrs[j].name.len == old[i].name.len
+                       && strncasecmp(rs->hdrs[j].name.p, old[i].name.p,
+                                      old[i].name.len) == 0;
+        /* RFC 9111 4.3.4: the 304's fields replace the stored ones. */
+        if (!replaced)
+            all[n++] = old[i];
+    }
+    for (uint32_t j = 0; j < rs->nhdrs && n < GH_CMETA_HDRS * 2; j++)
+        if (gh_creq_keep_field(&rs->hdrs[j]))
+            all[n++] = rs->hdrs[j];
+    if (n > GH_CMETA_HDRS)
+        return GH_ERR;
+    for (uint32_t i = 0; i < n; i++)
+        hl += all[i].name.len + all[i].value.len + 4;
+    if ((blk = gh_pool_alloc(&c->pool, hl + 1)) == NULL)
+        return GH_ERR;
+    hl = 0;
+    for (uint32_t i = 0; i < n; i++)
+        hl += (size_t) sprintf(blk + hl, "%.*s: %.*s\r\n",
+                               (int) all[i].name.len, all[i].name.p,
+                               (int) all[i].value.len, all[i].value.p);
+    if (gh_creq_describe(cc->m.status, all, n, &cc->q, &cc->pol,
+                         cc->req_time, time(NULL), &m, vkey, sizeof(vkey))
+        != GH_CC_ST_OK)
+        return GH_DECLINED;
+    m.flags = cc->m.flags;
+    m.length = cc->m.length;
+    if (conn_cache_put_meta(c, &cc->ref, &m, blk, hl) != GH_OK)
+        return GH_ERR;
+    cc->m = m;
+    cc->m.hdr_len = (uint32_t) hl;
+    cc->hdrs = blk;
+    return GH_OK;
+}
+
+/*
+ * The fill's response head: store it (metadata now, body as it comes),
+ * or abort the fill.  A response with Vary turns the key's entry into the
+ * descriptor and fills the variant instead.
+ */
+static void
+conn_cache_store(struct gh_conn *c, int refill)
+{
+    struct conn_cache *cc = c->cache;
+    struct gh_http_msg *rs = &c->resp;
+    struct gh_cmeta m;
+    char vkey[512], *blk;
+    size_t hl = 0;
+    uint32_t kept = 0;
+    enum gh_cc_store why;
+    const char *fwd = refill ? (cc->fwd ? cc->fwd : "stale")
+                      : cc->varied ? "vary-miss" : "uri-miss";
+    char fs[24] = "";
+
+    if (refill)
+        snprintf(fs, sizeof(fs), "; fwd-status=%d", rs->parser.status_code);
+    why = gh_creq_describe(rs->parser.status_code, rs->hdrs, rs->nhdrs,
+                           &cc->q, &cc->pol, cc->req_time, time(NULL), &m,
+                           vkey, sizeof(vkey));
+    if (why == GH_CC_ST_OK && m.length > 0
+        && (uint64_t) m.length > cc->zone->max_object)
+        why = GH_CC_NSTORE;
+    if (why != GH_CC_ST_OK) {
+        conn_cache_status(cc, refill ? "EXPIRED" : "MISS", "fwd=%s%s; "
+                          "detail=%s", fwd, fs, why == GH_CC_NSTORE
+                          ? "too-large" : gh_cachectl_store_name(why));
+        gh_cache_abort(&cc->fill);
+        return;
+    }
+    for (uint32_t i = 0; i < rs->nhdrs; i++)
+        if (gh_creq_keep_field(&rs->hdrs[i])) {
+            hl += rs->hdrs[i].name.len + rs->hdrs[i].value.len + 4;
+            kept++;
+        }
+    if (kept > GH_CMETA_HDRS || (blk = gh_pool_alloc(&c->pool, hl + 1))
+                                == NULL) {
+        conn_cache_status(cc, "MISS", "fwd=%s%s; detail=too-many-fields",
+                          fwd, fs);
+        gh_cache_abort(&cc->fill);
+        return;
+    }
+    hl = 0;
+    for (uint32_t i = 0; i < rs->nhdrs; i++)
+        if (gh_creq_keep_field(&rs->hdrs[i]))
+            hl += (size_t) sprintf(blk + hl, "%.*s: %.*s\r\n",
+                                   (int) rs->hdrs[i].name.len,
+                                   rs->hdrs[i].name.p,
+                                   (int) rs->hdrs[i].value.len,
+                                   rs->hdrs[i].value.p);
+    if (vkey[0] != '\0' && !cc->varied) {
+        /* The key's entry becomes the Vary descriptor; fill the variant. */
+        struct gh_cmeta d;
+        ssize_t vl;
+
+        memset(&d, 0, sizeof(d));
+        d.magic = GH_CMETA_MAGIC;
+        d.flags = GH_CMETA_VARY;
+        d.length = -1;
+        if (conn_cache_put_meta(c, &cc->fill, &d, vkey, strlen(vkey))
+            != GH_OK || gh_cache_complete(&cc->fill) != GH_OK) {
+            conn_cache_status(cc, "MISS", "fwd=%s%s; detail=no-room", fwd,
+                              fs);
+            return;
+        }
+        gh_cache_release(&cc->fill);
+        cc->has_fill = 0;
+        cc->var = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
+        vl = cc->var == NULL ? GH_ERR
+             : gh_creq_variant((struct gh_str) { vkey, strlen(vkey) },
+                               &c->req, cc->var, CONN_CACHE_KEY_MAX);
+        if (vl <= 0 || gh_cache_begin_fill(c->w->shm, cc->zone->root,
+                                           cc->key, cc->keylen, cc->var,
+                                           (size_t) vl, getpid(),
+                                           c->w->loop.now, &cc->fill)
+                       != GH_OK) {
+            conn_cache_status(cc, "MISS", "fwd=%s%s; detail=vary-busy", fwd,
+                              fs);
+            return;
+        }
+        cc->has_fill = 1;
+        cc->varlen = (size_t) vl;
+        cc->varied = 1;
+    } else if (cc->varied && (vkey[0] == '\0' || cc->vkey == NULL
+                              || strcmp(vkey, cc->vkey) != 0)) {
+        /* The origin changed its Vary: start the key afresh. */
+        gh_cache_abort(&cc->fill);
+        (void) gh_cache_purge(c->w->shm, cc->zone->root, cc->key,
+                              cc->keylen);
+        conn_cache_status(cc, "MISS", "fwd=%s%s; detail=vary-changed", fwd,
+                          fs);
+        return;
+    }
+    if (conn_cache_put_meta(c, &cc->fill, &m, blk, hl) != GH_OK) {
+        conn_cache_status(cc, "MISS", "fwd=%s%s; detail=too-large", fwd, fs);
+        gh_cache_abort(&cc->fill);
+        return;
+    }
+    conn_cache_status(cc, refill ? "EXPIRED" : "MISS", "fwd=%s%s; stored",
+                      fwd, fs);
+}
+
+/*
+ * READ_RESP of a cached route, the head parsed: GH_DECLINED to relay it
+ * (storing it when filling), else the request goes on from the cache.
+ */
+static int
+conn_cache_resp(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+    int status = c->resp.parser.status_code;
+
+    if (cc->invalidate) {
+        if (status >= 200 && status < 400) {
+            const struct gh_http_msg *rs = &c->resp;
+
+            /* The target itself, with its query. */
+            {
+                char *key = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
+                ssize_t kl = key == NULL ? GH_ERR
+                             : conn_cache_key_of(c, c->vars->norm,
+                                                 c->vars->args, key,
+                                                 CONN_CACHE_KEY_MAX);
+
+                if (kl > 0)
+                    (void) gh_cache_purge(c->w->shm, cc->zone->root, key,
+                                          (size_t) kl);
+            }
+            for (uint32_t i = 0; i < rs->nhdrs; i++)
+                if (GH_STR_IEQ(rs->hdrs[i].name, "location")
+                    || GH_STR_IEQ(rs->hdrs[i].name, "content-location"))
+                    conn_cache_invalidate_uri(c, rs->hdrs[i].value);
+        }
+        return GH_DECLINED;
+    }
+    if (cc->mode == CONN_CC_REVAL) {
+        if (status == 304 && cc->has_ref) {
+            conn_resp_finished(c);
+            if (conn_cache_merge_304(c) != GH_OK)
+                conn_log(c, GH_LOG_WARN, 0, "could not update the cached "
+                         "response after 304");
+            if (cc->detached) {
+                c->state = GH_CONN_FINISH;
+                return GH_OK;
+            }
+            conn_cache_status(cc, "REVALIDATED", "fwd=%s; fwd-status=304",
+                              cc->fwd ? cc->fwd : "stale");
+            return conn_cache_serve(c, 1);
+        }
+        if (status >= 500 && conn_cache_stale_error(c, status) == GH_OK)
+            return GH_OK;
+        /* A new response: it replaces the stale one. */
+        if (gh_cache_begin_refill(c->w->shm, cc->zone->root, cc->key,
+                                  cc->keylen, cc->var, cc->varlen,
+                                  cc->ref.id, getpid(), c->w->loop.now,
+                                  &cc->fill) == GH_OK) {
+            cc->has_fill = 1;
+            conn_cache_store(c, 1);
+        } else {
+            conn_cache_status(cc, "EXPIRED", "fwd=%s; fwd-status=%d",
+                              cc->fwd ? cc->fwd : "stale", status);
+        }
+        conn_cache_drop_ref(cc);
+        return GH_DECLINED;
+    }
+    if (cc->mode == CONN_CC_FILL && cc->has_fill)
+        conn_cache_store(c, 0);
+    return GH_DECLINED;
+}
+
+/* FINISH of a stale-while-revalidate hit: the refresh, detached from the
+ * client (whose response is complete). */
+static int
+conn_cache_refresh(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+
+    cc->bg = 0;
+    cc->detached = 1;
+    cc->keep = c->keepalive;
+    cc->close_sent = c->close_sent;
+    c->log_line = NULL;         /* logged once, as the client saw it */
+    c->resp_started = c->resp_done = 0;
+    c->status = 0;
+    c->body_sent = 0;
+    if (c->cout != NULL)
+        c->cout->start = c->cout->end = 0;
+    return conn_cache_forward(c, CONN_CC_REVAL);
 }
 
 /* ---- static files ------------------------------------------------------- */
@@ -1934,7 +2974,7 @@ conn_read_resp(struct gh_conn *c)
                                   "invalid header");
             if (rc == GH_OK) {
                 rc = gh_http_parse_head(&c->resp, HTTP_RESPONSE,
-                                        c->req.parser.method == HTTP_HEAD,
+                                        conn_up_head(c),
                                         b->data + b->start, head_len,
                                         (uint32_t) GH_MAX(
                                             conf->limits.headers,
@@ -1969,6 +3009,11 @@ conn_read_resp(struct gh_conn *c)
                     if (!c->upgrade || !c->resp.upgrade)
                         return conn_up_error(c, 502, 0,
                                           "upstream sent unexpected 101");
+                }
+                if (c->cache != NULL) {
+                    rc = conn_cache_resp(c);
+                    if (rc != GH_DECLINED)
+                        return rc;
                 }
                 /* An Upgrade the server refused leaves plain HTTP/1.1 on
                  * the connection (RFC 9110 7.8): it stays as it was. */
@@ -2016,6 +3061,17 @@ conn_resp_body(void *arg, const char *p, size_t n)
 {
     struct gh_conn *c = arg;
 
+    if (c->cache != NULL && c->cache->has_fill
+        && gh_cache_append(&c->cache->fill, p, n) != GH_OK) {
+        /* Over max_object or no room: aborted, the client gets it all. */
+        gh_cache_release(&c->cache->fill);
+        c->cache->has_fill = 0;
+        conn_cache_status(c->cache, "MISS", "fwd=%s; detail=too-large",
+                          c->cache->mode == CONN_CC_REVAL ? "stale"
+                          : "uri-miss");
+    }
+    if (c->resp_mode == GH_BODY_NONE)
+        return GH_OK;       /* a HEAD client of a fill */
     c->body_sent += n;
     if (c->resp_mode == GH_BODY_CHUNKED
         && buf_printf(c->cout, "%zx\r\n", n) != GH_OK)
@@ -2069,7 +3125,11 @@ conn_build_client_head(struct gh_conn *c)
     } else if (!bodyless && rs->chunked && c->req.parser.http_minor == 0) {
         c->keepalive = 0;
     }
-    c->resp_eof = !bodyless && !rs->chunked && rs->content_length < 0;
+    /* A HEAD that fills the cache went as GET: the body comes, for the
+     * cache only. */
+    c->resp_eof = !(bodyless && (conn_up_head(c) || status == 204
+                                 || status == 304 || status == 101))
+                  && !rs->chunked && rs->content_length < 0;
     c->resp_mode = bodyless ? GH_BODY_NONE
                    : (rs->chunked || rs->content_length < 0)
                      && c->req.parser.http_minor >= 1
@@ -2101,6 +3161,9 @@ conn_build_client_head(struct gh_conn *c)
         && !conn_hdr_skip(c, 1, (struct gh_str) GH_STR("server")))
         rc |= buf_printf(b, "Server: %s\r\n", conn_server_token(c));
     rc |= BUF_ADDS(b, "Via: 1.1 gatehouse\r\n");
+    if (c->cache != NULL && c->cache->status[0] != '\0')
+        rc |= buf_printf(b, "Cache-Status: gatehouse; %s\r\n",
+                         c->cache->status);
     if (c->resp_mode == GH_BODY_CHUNKED)
         rc |= BUF_ADDS(b, "Transfer-Encoding: chunked\r\n");
     if (status == 101)
@@ -2222,6 +3285,12 @@ conn_flush(struct gh_conn *c)
 {
     struct gh_buf *b = c->cout;
 
+    if (c->cache != NULL && c->cache->detached) {
+        /* A background refresh: its client has its response already. */
+        if (b != NULL)
+            b->start = b->end = 0;
+        return GH_OK;
+    }
     while (b != NULL && gh_buf_len(b) > 0) {
         ssize_t n;
 
@@ -2291,6 +3360,11 @@ conn_resp_finished(struct gh_conn *c)
 
     c->resp_done = 1;
     c->ut_ms = c->w->loop.now - c->t_up;    /* to the response's last byte */
+    if (c->cache != NULL && c->cache->has_fill) {
+        (void) gh_cache_complete(&c->cache->fill);
+        gh_cache_release(&c->cache->fill);
+        c->cache->has_fill = 0;
+    }
     if (c->resp_mode == GH_BODY_CHUNKED)
         (void) BUF_ADDS(c->cout, "0\r\n\r\n");  /* room reserved below */
     /* Reuse the upstream connection only if the message ended by its own
@@ -2622,10 +3696,12 @@ conn_access_log(struct gh_conn *c)
     (void) conn_log_escape(ua, sizeof(ua), c->log_ua);
     n = snprintf(line, sizeof(line), "%s - - [%s] \"%s\" %d %" PRIu64
                  " \"%s\" \"%s\" upstream=%s ut=%s rt=%" PRId64 ".%03" PRId64
-                 "\n", c->peer_ip, w->log_time, req, c->status,
+                 " cache=%s\n", c->peer_ip, w->log_time, req, c->status,
                  c->body_sent, ref, ua,
                  c->up_server ? c->up_server->addr.text : "-", ut,
-                 rt / 1000, rt % 1000);
+                 rt / 1000, rt % 1000,
+                 c->cache != NULL && c->cache->word != NULL
+                 ? c->cache->word : "-");
     if (n > 0)
         gh_worker_alog(w, line, GH_MIN((size_t) n, sizeof(line) - 1));
 }
@@ -2635,6 +3711,7 @@ conn_reset_request(struct gh_conn *c)
 {
     /* An idle keep-alive connection holds no pool block and no buffer:
      * only struct gh_conn itself (see conn_release_buffers). */
+    conn_cache_release(c);
     gh_pool_destroy(&c->pool);
     memset(&c->req, 0, sizeof(c->req));
     memset(&c->resp, 0, sizeof(c->resp));
@@ -2663,6 +3740,14 @@ conn_reset_request(struct gh_conn *c)
 static int
 conn_finish(struct gh_conn *c)
 {
+    if (c->cache != NULL && c->cache->bg) {
+        conn_access_log(c);
+        return conn_cache_refresh(c);
+    }
+    if (c->cache != NULL && c->cache->detached) {
+        c->keepalive = c->cache->keep;
+        c->close_sent = c->cache->close_sent;
+    }
     conn_access_log(c);
     conn_up_release(c, 0);
     c->nreq++;
@@ -2764,6 +3849,8 @@ static int (*const conn_steps[GH_CONN_NSTATES])(struct gh_conn *) = {
     [GH_CONN_RELAY_RESP] = conn_relay_resp,
     [GH_CONN_SEND_LOCAL] = conn_send_local,
     [GH_CONN_TUNNEL] = conn_tunnel,
+    [GH_CONN_CACHE_WAIT] = conn_cache_wait,
+    [GH_CONN_SEND_CACHE] = conn_send_cache,
     [GH_CONN_FINISH] = conn_step_finish,
     [GH_CONN_LINGER] = conn_linger,
 };
@@ -2869,6 +3956,9 @@ conn_timeout(struct gh_timer *t)
         break;
     case GH_WAIT_QUEUE:
         rc = GH_OK;         /* conn_connect looks for a free server again */
+        break;
+    case GH_WAIT_CACHE:
+        rc = GH_OK;         /* look at the other process's fill again */
         break;
     case GH_WAIT_UP_WRITE:
     case GH_WAIT_UP_READ:
@@ -3072,6 +4162,7 @@ gh_conn_close(struct gh_conn *c, const char *reason)
     gh_buf_put(&c->out);
     gh_buf_put(&c->uin);
     gh_buf_put(&c->cout);
+    conn_cache_release(c);
     gh_pool_destroy(&c->pool);
     gh_ev_close(&w->loop, &c->ev);
     if (c->prev)

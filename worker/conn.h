@@ -28,6 +28,8 @@
     X(RELAY_RESP, "relaying response from upstream")                \
     X(SEND_LOCAL, "sending response to client")                     \
     X(TUNNEL,     "tunnelling")                                     \
+    X(CACHE_WAIT, "waiting for a cache fill")                       \
+    X(SEND_CACHE, "sending cached response to client")              \
     X(FINISH,     "finishing request")                              \
     X(LINGER,     "closing connection")
 
@@ -46,7 +48,8 @@ enum gh_conn_wait {
     GH_WAIT_UP_CONNECT,
     GH_WAIT_UP_READ,
     GH_WAIT_UP_WRITE,
-    GH_WAIT_QUEUE           /* every server at max_conns: poll for a slot */
+    GH_WAIT_QUEUE,          /* every server at max_conns: poll for a slot */
+    GH_WAIT_CACHE           /* another process's cache fill: poll it */
 };
 
 /* How the response body goes to the client. */
@@ -65,6 +68,7 @@ struct conn_vars {
 };
 
 struct ssl_st;                  /* <openssl/ssl.h> SSL */
+struct conn_cache;              /* worker/conn.c: a cached route's request */
 
 struct gh_conn {
     struct gh_ev              ev;       /* owns the client fd */
@@ -143,6 +147,7 @@ struct gh_conn {
     int64_t                   ut_ms;    /* upstream time, -1 none */
     const char               *log_line; /* "GET / HTTP/1.1", pool */
     const char               *log_referer, *log_ua;
+    struct conn_cache        *cache;    /* pool; NULL: not a cached route */
 };
 
 /* Accept handler's entry: takes over FD (non-blocking, CLOEXEC). */

@@ -3,7 +3,7 @@
 # and request time:
 #   $remote_addr - - [$time_local] "$request" $status $body_bytes_sent
 #   "$http_referer" "$http_user_agent" upstream=$upstream_addr
-#   ut=$upstream_response_time rt=$request_time
+#   ut=$upstream_response_time rt=$request_time cache=$cache_status
 
 use strict;
 use warnings;
@@ -32,7 +32,7 @@ my $oport = $o->port;
 my $dead = $gh->port('dead');
 my %MON = (Jan => 0, Feb => 1, Mar => 2, Apr => 3, May => 4, Jun => 5, Jul => 6,
            Aug => 7, Sep => 8, Oct => 9, Nov => 10, Dec => 11);
-my $LINE = qr{^(\S+) - - \[(\d\d)/(\w\w\w)/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)" upstream=(\S+) ut=(\S+) rt=(\d+\.\d{3})$};
+my $LINE = qr{^(\S+) - - \[(\d\d)/(\w\w\w)/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\] "((?:[^"\\]|\\.)*)" (\d{3}) (\d+) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)" upstream=(\S+) ut=(\S+) rt=(\d+\.\d{3}) cache=(\S+)$};
 
 # Make requests, wait for N new lines, return them parsed.
 my $seen = 0;

@@ -42,6 +42,31 @@ package Origin;
 #   act=upgrade   101 Switching Protocols, "welcome\n", then echo every byte
 #                 back until the peer closes or sends "quit\n" (then "bye\n"
 #                 and close)
+# For the cache tests (headers also sent on a 304):
+#   cc=V          Cache-Control: V (url-encoded: cc=max-age%3D60)
+#   vary=V        Vary: V
+#   etag=X        ETag: "X" (etag=W/X: W/"X"); a GET or HEAD whose
+#                 If-None-Match lists it (weak comparison) or is "*" gets
+#                 304 without a body instead of 200
+#   lm=EPOCH      Last-Modified: that time; a GET or HEAD without
+#                 If-None-Match whose If-Modified-Since (IMF-fixdate) is not
+#                 earlier gets 304 instead of 200
+#   date=T        Date: T, with T "now", EPOCH, or +N / -N seconds from now
+#   exp=T         Expires: the same forms (anything else is sent verbatim,
+#                 exp=0 is "Expires: 0")
+#   ranges=1      honour one "bytes=" Range on a 200 to GET: 206 with
+#                 Content-Range, 416 (Content-Range: bytes */LEN) when
+#                 unsatisfiable; anything else gets the 200
+#   cut=N         send the head (framing for the whole body) and N bytes of
+#                 body, then close: a response cut mid-body
+# Options can also be forced on every request, whatever its query says:
+#   $o->force('status=503');             # over the query's own options
+#   $o->force('etag=v2&cc=max-age%3D60'); # (hdr= adds headers)
+#   $o->force(undef);                    # back to the query alone
+# A record then has forced (the string), and not_modified (1) when a
+# precondition made it a 304.  Origin::http_date(EPOCH) and
+# Origin::parse_http_date(TEXT) convert IMF-fixdates; $o->count_fast and
+# $o->last_fast are count and last_request without decoding every record.
 #
 # Core modules only.
 
@@ -57,6 +82,7 @@ use JSON::PP ();
 use POSIX ();
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(time sleep);
+use Time::Local ();
 
 use Gatehouse ();
 
@@ -123,7 +149,60 @@ sub wait_count {
 
 sub clear { Gatehouse::write_file($_[0]{log}, '') }
 
+# Options (a query string) applied to every request from now on, over the
+# request's own; undef or '' stops it.  Takes effect for the next request
+# read (the file is replaced atomically).
+sub force {
+    my ($self, $opts) = @_;
+    my $f = "$self->{log}.force";
+    Gatehouse::write_file("$f.tmp", $opts // '');
+    rename "$f.tmp", $f or die "rename $f: $!";
+}
+
+# An HTTP-date (IMF-fixdate) of EPOCH seconds, without the C locale's help.
+my @DAY = qw(Sun Mon Tue Wed Thu Fri Sat);
+my @MON = qw(Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec);
+sub http_date {
+    my ($t) = @_;
+    my @g = gmtime($t);
+    return sprintf '%s, %02d %s %04d %02d:%02d:%02d GMT', $DAY[$g[6]], $g[3],
+        $MON[$g[4]], $g[5] + 1900, $g[2], $g[1], $g[0];
+}
+
+# EPOCH of an IMF-fixdate, or undef.
+sub parse_http_date {
+    my ($s) = @_;
+    return undef unless defined $s && $s =~
+        /^\s*\w{3}, (\d\d) (\w{3}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT\s*$/;
+    my ($d, $m, $y, $H, $M, $S) = ($1, $2, $3, $4, $5, $6);
+    my ($mi) = grep { $MON[$_] eq $m } 0 .. 11;
+    return undef unless defined $mi;
+    return eval { Time::Local::timegm($S, $M, $H, $d, $mi, $y) };
+}
+
 sub last_request { ($_[0]->requests)[-1] }
+
+# count and last_request without decoding every record: for tests that
+# ask after each of hundreds of requests.
+sub count_fast {
+    my ($self) = @_;
+    open my $fh, '<', $self->{log} or return 0;
+    flock $fh, LOCK_SH;
+    my $n = 0;
+    while (<$fh>) { $n++ if /\S/ }
+    close $fh;
+    return $n;
+}
+
+sub last_fast {
+    my ($self) = @_;
+    open my $fh, '<', $self->{log} or return undef;
+    flock $fh, LOCK_SH;
+    my $last;
+    while (<$fh>) { $last = $_ if /\S/ }
+    close $fh;
+    return defined $last ? $JSON->decode($last) : undef;
+}
 
 # Value of header NAME in a record (joined with ", "), undef when absent.
 sub rec_header {
@@ -253,6 +332,7 @@ my %REASON = (100 => 'Continue', 101 => 'Switching Protocols',
               204 => 'No Content', 206 => 'Partial Content',
               301 => 'Moved Permanently', 304 => 'Not Modified',
               400 => 'Bad Request', 404 => 'Not Found',
+              416 => 'Range Not Satisfiable',
               500 => 'Internal Server Error', 503 => 'Service Unavailable');
 
 sub _conn {
@@ -288,6 +368,13 @@ sub _conn {
                 $v = _unesc($v // '');
                 if ($k eq 'hdr') { push @hdr, $v } else { $q{$k} = $v }
             }
+        }
+        # Options forced by the test (force()), over the query's.
+        my $forced = Gatehouse::read_file("$self->{log}.force");
+        for my $kv (split /&/, $forced) {
+            my ($k, $v) = split /=/, $kv, 2;
+            $v = _unesc($v // '');
+            if ($k eq 'hdr') { push @hdr, $v } else { $q{$k} = $v }
         }
 
         if (($h{expect} // '') =~ /100-continue/i && !$q{no100}) {
@@ -329,12 +416,54 @@ sub _conn {
                     chunked => $chunked, body_len => length($body),
                     body_md5 => md5_hex($body), time => time,
                     (length($body) <= 65536 ? (body => $body) : ()) };
+        $rec->{forced} = $forced if length $forced;
+        $rec->{not_modified} = 1 if _not_modified($method, \%h, \%q);
         $self->_record($rec);
 
         my $keep = $self->_respond($c, $rec, \%h, \%q, \@hdr, \$body, \$buf);
         last unless $keep;
     }
     close $c;
+}
+
+# The ETag field value of option etag=X, or undef.
+sub _etag {
+    my ($x) = @_;
+    return undef unless defined $x;
+    return $x if $x =~ /^(?:W\/)?"/;
+    return $x =~ s{^W/}{}r eq $x ? qq{"$x"} : 'W/"' . substr($x, 2) . '"';
+}
+
+# Does a precondition of the request (If-None-Match, else
+# If-Modified-Since) turn the 200 that options Q would give into a 304?
+sub _not_modified {
+    my ($method, $h, $q) = @_;
+    return 0 unless $method eq 'GET' || $method eq 'HEAD';
+    return 0 if ($q->{status} // 200) != 200 || ($q->{act} // '') ne '';
+    if (defined $h->{'if-none-match'}) {
+        my $et = _etag($q->{etag});
+        return 0 unless defined $et;
+        my $want = $et =~ s{^W/}{}r;
+        for my $t (split /\s*,\s*/, $h->{'if-none-match'}) {
+            $t =~ s/^\s+|\s+$//g;
+            return 1 if $t eq '*' || ($t =~ s{^W/}{}r) eq $want;
+        }
+        return 0;
+    }
+    if (defined $h->{'if-modified-since'} && defined $q->{lm}) {
+        my $t = parse_http_date($h->{'if-modified-since'});
+        return defined $t && $t >= $q->{lm} ? 1 : 0;
+    }
+    return 0;
+}
+
+# The value of date=T / exp=T: now, EPOCH, +N, -N (from NOW); else as is.
+sub _time_opt {
+    my ($v, $now) = @_;
+    return http_date($now) if $v eq 'now';
+    return http_date($now + $v) if $v =~ /^[+-]\d+$/;
+    return http_date($v) if $v =~ /^\d{6,}$/;
+    return $v;
 }
 
 # Answer one request; returns true to keep the connection open.
@@ -410,6 +539,7 @@ sub _respond {
     }
 
     my $status = $q->{status} // 200;
+    $status = 304 if $rec->{not_modified};
     my $body;
     my $ct = 'application/octet-stream';
     if (defined $q->{len}) {
@@ -419,6 +549,28 @@ sub _respond {
     } else {
         $body = $JSON->encode($rec);
         $ct = 'application/json';
+    }
+    my $crange;
+    if ($q->{ranges} && $status == 200 && $rec->{method} eq 'GET'
+            && defined $h->{range}
+            && $h->{range} =~ /^\s*bytes\s*=\s*(\d*)-(\d*)\s*$/i
+            && length($1 . $2)) {
+        my ($f, $l, $size) = ($1, $2, length $body);
+        if (!length $f) {               # suffix
+            ($f, $l) = ($l >= $size ? 0 : $size - $l, $size - 1);
+            $f = $size if $l < 0;
+        } else {
+            $l = $size - 1 if !length $l || $l >= $size;
+        }
+        if ($f <= $l && $f < $size) {
+            $status = 206;
+            $crange = "bytes $f-$l/$size";
+            $body = substr($body, $f, $l - $f + 1);
+        } elsif (length $f && $f >= $size) {
+            $status = 416;
+            $crange = "bytes */$size";
+            $body = '';
+        }
     }
     my $nobody = $status == 204 || $status == 304 || $status < 200
         || $rec->{method} eq 'HEAD';
@@ -432,6 +584,17 @@ sub _respond {
     my $resp = "HTTP/$v $status " . ($REASON{$status} // 'Whatever') . "\r\n"
         . "X-Origin: $self->{name}\r\nX-Conn: $rec->{conn}\r\nX-Seq: $seq\r\n";
     $resp .= "Content-Type: $ct\r\n" unless $status == 204 || $status == 304;
+    $resp .= "Content-Range: $crange\r\n" if defined $crange;
+    $resp .= "Cache-Control: $q->{cc}\r\n" if defined $q->{cc};
+    $resp .= "Vary: $q->{vary}\r\n" if defined $q->{vary};
+    $resp .= "ETag: " . _etag($q->{etag}) . "\r\n" if defined $q->{etag};
+    $resp .= "Last-Modified: " . http_date($q->{lm}) . "\r\n"
+        if defined $q->{lm};
+    my $now = int time;     # one clock reading for Date and Expires
+    $resp .= "Date: " . _time_opt($q->{date}, $now) . "\r\n"
+        if defined $q->{date};
+    $resp .= "Expires: " . _time_opt($q->{exp}, $now) . "\r\n"
+        if defined $q->{exp};
     for my $x (@$hdr) {
         $resp .= "$x\r\n";
     }
@@ -451,6 +614,10 @@ sub _respond {
     }
     $resp .= "\r\n";
     $body = '' if $nobody;
+    # cut=N: the framing above promised the whole body; N bytes, then close.
+    my $cut = defined $q->{cut} && $q->{cut} =~ /^\d+$/
+        && $q->{cut} < length $body;
+    $body = substr($body, 0, $q->{cut}) if $cut;
 
     my $chunk = $q->{chunk} || 8192;
     if (!$q->{bdelay} && $te ne 'chunked') {
@@ -464,10 +631,11 @@ sub _respond {
                 if $te eq 'chunked';
             _write($c, $piece) or return 0;
         }
-        if ($te eq 'chunked' && !$nobody) {
+        if ($te eq 'chunked' && !$nobody && !$cut) {
             _write($c, "0\r\n\r\n") or return 0;
         }
     }
+    return 0 if $cut;
     return 0 if $close || $q->{kaclose};
     return 1;
 }
