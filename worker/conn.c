@@ -1738,80 +1738,83 @@ conn_cache_serve(struct gh_conn *c, int revalidated)
     return GH_OK;
 }
 
-/* SEND_CACHE: the entry's body to the client, as the entry fills. */
+/* SEND_CACHE: the entry's body to the client, as the entry fills.  Body
+ * bytes join what `cout` holds (the head) before it is written: a small
+ * hit is one send(). */
 static int
 conn_send_cache(struct gh_conn *c)
 {
     struct conn_cache *cc = c->cache;
 
     for (;;) {
-        struct gh_buf *b;
-        size_t room;
-        ssize_t n;
-        int rc = conn_flush(c);
+        struct gh_buf *b = c->cout;
+        size_t room = b->size - b->end;
+        ssize_t n = 0;
+        int rc;
 
-        if (rc != GH_OK)
-            return rc;
         if (cc->known && cc->off >= cc->end) {
-            if (cc->chunked) {
+            if (cc->chunked && room >= 5) {
                 cc->chunked = 0;
-                (void) BUF_ADDS(c->cout, "0\r\n\r\n");
+                (void) BUF_ADDS(b, "0\r\n\r\n");
+            }
+        } else if (room > 64) {
+            char *at = b->data + b->end + (cc->chunked ? 10 : 0);
+
+            room -= cc->chunked ? 12 : 0;
+            if (cc->known)
+                room = (size_t) GH_MIN((uint64_t) room, cc->end - cc->off);
+            n = gh_cache_read(&cc->ref, cc->off, at, room);
+            if (n > 0) {
+                if (cc->chunked) {
+                    int hl = snprintf(b->data + b->end, 11, "%zx\r\n",
+                                      (size_t) n);
+
+                    memmove(b->data + b->end + hl, at, (size_t) n);
+                    b->end += (uint32_t) hl;
+                    memcpy(b->data + b->end + n, "\r\n", 2);
+                    b->end += 2;
+                }
+                b->end += (uint32_t) n;
+                cc->off += (uint64_t) n;
+                c->body_sent += (uint64_t) n;
+                cc->moved = c->w->loop.now;
                 continue;
             }
-            c->state = GH_CONN_FINISH;
-            return GH_OK;
-        }
-        b = c->cout;
-        room = b->size - 16;
-        if (cc->known)
-            room = (size_t) GH_MIN((uint64_t) room, cc->end - cc->off);
-        n = gh_cache_read(&cc->ref, cc->off, b->data + (cc->chunked ? 10 : 0),
-                          room - (cc->chunked ? 12 : 0));
-        if (n > 0) {
-            if (cc->chunked) {
-                char hx[12];
-                int hl = snprintf(hx, sizeof(hx), "%zx\r\n", (size_t) n);
-
-                memcpy(b->data + 10 - hl, hx, (size_t) hl);
-                b->start = (uint32_t) (10 - hl);
-                b->end = (uint32_t) (10 + n);
-                memcpy(b->data + b->end, "\r\n", 2);
-                b->end += 2;
-            } else {
-                b->start = 0;
-                b->end = (uint32_t) n;
+            if (n == 0) {
+                cc->end = cc->off;
+                cc->known = 1;
+                continue;
             }
-            cc->off += (uint64_t) n;
-            c->body_sent += (uint64_t) n;
-            cc->moved = c->w->loop.now;
-            continue;
-        }
-        if (n == 0) {
-            cc->end = cc->off;
-            cc->known = 1;
-            continue;
-        }
-        if (n == GH_AGAIN) {
-            /* Another process fills it: look again soon; a filler that
-             * stalls longer than upstream_read is given up. */
-            if (c->w->loop.now - cc->moved
-                > c->w->conf->timeouts.upstream_read) {
-                conn_log(c, GH_LOG_ERROR, ETIMEDOUT, "cache fill of this "
-                         "response stalled");
+            if (n != GH_AGAIN) {
+                conn_log(c, GH_LOG_ERROR, 0, "the cache fill of this "
+                         "response failed: the client gets a cut body");
+                (void) conn_flush(c);
                 c->keepalive = 0;
                 return GH_ERR;
             }
-            cc->poll = GH_MIN(GH_MAX(cc->poll * 2, CONN_CACHE_POLL_MIN),
-                              CONN_CACHE_POLL_MAX);
-            if (n == GH_AGAIN && c->w->loop.now - cc->moved < 2)
-                cc->poll = CONN_CACHE_POLL_MIN;
-            conn_wait(c, GH_WAIT_CACHE, cc->poll);
-            return GH_AGAIN;
         }
-        conn_log(c, GH_LOG_ERROR, 0, "the cache fill of this response "
-                 "failed: the client gets a cut body");
-        c->keepalive = 0;
-        return GH_ERR;
+        rc = conn_flush(c);
+        if (rc != GH_OK)
+            return rc;
+        if (cc->known && cc->off >= cc->end && !cc->chunked) {
+            c->state = GH_CONN_FINISH;
+            return GH_OK;
+        }
+        if (n != GH_AGAIN)
+            continue;
+        /* Another process fills it: look again soon; a filler that stalls
+         * longer than upstream_read is given up. */
+        if (c->w->loop.now - cc->moved > c->w->conf->timeouts.upstream_read) {
+            conn_log(c, GH_LOG_ERROR, ETIMEDOUT, "cache fill of this "
+                     "response stalled");
+            c->keepalive = 0;
+            return GH_ERR;
+        }
+        cc->poll = c->w->loop.now - cc->moved < 2 ? CONN_CACHE_POLL_MIN
+                   : GH_MIN(GH_MAX(cc->poll * 2, CONN_CACHE_POLL_MIN),
+                            CONN_CACHE_POLL_MAX);
+        conn_wait(c, GH_WAIT_CACHE, cc->poll);
+        return GH_AGAIN;
     }
 }
 
