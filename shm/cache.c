@@ -705,10 +705,43 @@ hc_lookup_locked(struct hc_ctx *x, gh_off zone, uint64_t lo, uint64_t hi,
     return GH_OK;
 }
 
+static int hc_lookup(struct gh_shm *shm, gh_off zone, const void *key,
+                     size_t keylen, const void *variant, size_t varlen,
+                     gh_msec now, struct gh_cache_ref *ref, int count);
+
 int
 gh_cache_lookup(struct gh_shm *shm, gh_off zone, const void *key,
                 size_t keylen, const void *variant, size_t varlen,
                 gh_msec now, struct gh_cache_ref *ref)
+{
+    return hc_lookup(shm, zone, key, keylen, variant, varlen, now, ref, 1);
+}
+
+int
+gh_cache_peek(struct gh_shm *shm, gh_off zone, const void *key,
+              size_t keylen, const void *variant, size_t varlen,
+              gh_msec now, struct gh_cache_ref *ref)
+{
+    return hc_lookup(shm, zone, key, keylen, variant, varlen, now, ref, 0);
+}
+
+void
+gh_cache_count(struct gh_shm *shm, gh_off zone, int hit)
+{
+    struct hc_ctx x;
+
+    if (hc_get(&x, shm, zone) != GH_OK)
+        return;
+    if (hit)
+        HC_STAT(x.r, hits);
+    else
+        HC_STAT(x.r, misses);
+}
+
+static int
+hc_lookup(struct gh_shm *shm, gh_off zone, const void *key, size_t keylen,
+          const void *variant, size_t varlen, gh_msec now,
+          struct gh_cache_ref *ref, int count)
 {
     struct hc_ctx x;
     uint64_t lo, hi, id;
@@ -720,7 +753,8 @@ gh_cache_lookup(struct gh_shm *shm, gh_off zone, const void *key,
     if (hc_get(&x, shm, zone) != GH_OK)
         return GH_ERR;
     if (!hc_key_ok(keylen, varlen)) {
-        HC_STAT(x.r, misses);
+        if (count)
+            HC_STAT(x.r, misses);
         return GH_DECLINED;
     }
     hc_tick(&x, now);
@@ -738,7 +772,8 @@ gh_cache_lookup(struct gh_shm *shm, gh_off zone, const void *key,
             hc_abort_dead_locked(&x, off, id);
             hc_reap_locked(&x, HC_REAP);
             hc_unlock(&x);
-            HC_STAT(x.r, misses);
+            if (count)
+                HC_STAT(x.r, misses);
             return GH_DECLINED;
         }
         if (hc_lock(&x) != GH_OK)
@@ -758,6 +793,8 @@ gh_cache_lookup(struct gh_shm *shm, gh_off zone, const void *key,
         }
     }
     hc_unlock(&x);
+    if (!count)
+        return rc;
     if (rc == GH_OK)
         HC_STAT(x.r, hits);
     else

@@ -95,6 +95,12 @@ void gh_cache_zone_destroy(struct gh_shm *shm, gh_off root);
 int gh_cache_lookup(struct gh_shm *shm, gh_off zone, const void *key,
                     size_t keylen, const void *variant, size_t varlen,
                     gh_msec now, struct gh_cache_ref *ref);
+/* The same without counting a hit or a miss (lookups of a request that
+ * counts its outcome once, with gh_cache_count()). */
+int gh_cache_peek(struct gh_shm *shm, gh_off zone, const void *key,
+                  size_t keylen, const void *variant, size_t varlen,
+                  gh_msec now, struct gh_cache_ref *ref);
+void gh_cache_count(struct gh_shm *shm, gh_off zone, int hit);
 /*
  * Collapsed forwarding.  GH_OK: the caller is the filler of a new FILLING
  * entry (already found by others), *REF its reference.  GH_AGAIN: another

@@ -113,6 +113,7 @@ struct conn_cache {
     uint8_t             invalidate;     /* an unsafe method */
     uint8_t             keep, close_sent;   /* saved over the refresh */
     uint8_t             collapsed;
+    uint8_t             counted;        /* in the zone's hits/misses */
     char                status[160];    /* Cache-Status, after "gatehouse" */
     const char         *word;           /* access log cache= */
 };
@@ -133,6 +134,7 @@ static void conn_hash_key(struct gh_conn *c);
 static void conn_unadmit(struct gh_conn *c);
 static void conn_resp_finished(struct gh_conn *c);
 static void conn_cache_release(struct gh_conn *c);
+static void conn_cache_count(struct gh_conn *c);
 static int conn_cache_stale_error(struct gh_conn *c, int status);
 static int conn_up_head(const struct gh_conn *c);
 static int conn_upstream_begin(struct gh_conn *c);
@@ -1501,6 +1503,26 @@ conn_cache_status(struct conn_cache *cc, const char *word, const char *fmt,
     va_end(ap);
 }
 
+/* The zone's hits and misses: once per request, by outcome, before the
+ * response goes out (a client that reads the metrics next sees it). */
+static void
+conn_cache_count(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+    const char *wd;
+    int hit;
+
+    if (cc == NULL || cc->counted || cc->detached || cc->word == NULL)
+        return;
+    cc->counted = 1;
+    wd = cc->word;
+    hit = strcmp(wd, "HIT") == 0 || strcmp(wd, "STALE") == 0
+          || strcmp(wd, "UPDATING") == 0 || strcmp(wd, "COLLAPSED") == 0
+          || strcmp(wd, "REVALIDATED") == 0;
+    if (hit || strcmp(wd, "MISS") == 0 || strcmp(wd, "EXPIRED") == 0)
+        gh_cache_count(c->w->shm, cc->zone->root, hit);
+}
+
 static void
 conn_cache_drop_ref(struct conn_cache *cc)
 {
@@ -1733,6 +1755,7 @@ conn_cache_serve(struct gh_conn *c, int revalidated)
     if (!body)
         cc->off = cc->end = 0, cc->known = 1;
     (void) revalidated;
+    conn_cache_count(c);
     c->resp_mode = GH_BODY_NONE;
     c->state = GH_CONN_SEND_CACHE;
     return GH_OK;
@@ -1884,8 +1907,8 @@ conn_cache_find(struct gh_conn *c)
     gh_msec now = c->w->loop.now;
 
     for (int round = 0; round < 4; round++) {
-        int rc = gh_cache_lookup(shm, zone, cc->key, cc->keylen, cc->var,
-                                 cc->varlen, now, &cc->ref);
+        int rc = gh_cache_peek(shm, zone, cc->key, cc->keylen, cc->var,
+                               cc->varlen, now, &cc->ref);
 
         if (rc == GH_ERR) {
             conn_cache_status(cc, "BYPASS", "fwd=bypass; detail=zone-error");
@@ -3167,6 +3190,7 @@ conn_build_client_head(struct gh_conn *c)
     if (c->cache != NULL && c->cache->status[0] != '\0')
         rc |= buf_printf(b, "Cache-Status: gatehouse; %s\r\n",
                          c->cache->status);
+    conn_cache_count(c);
     if (c->resp_mode == GH_BODY_CHUNKED)
         rc |= BUF_ADDS(b, "Transfer-Encoding: chunked\r\n");
     if (status == 101)
@@ -3687,6 +3711,7 @@ conn_access_log(struct gh_conn *c)
                 __atomic_add_fetch(&r->status[c->status / 100 - 1], 1,
                                    __ATOMIC_RELAXED);
         }
+        conn_cache_count(c);
     }
     if (w->alog_fd == -1 || c->log_line == NULL)
         return;
