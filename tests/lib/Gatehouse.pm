@@ -107,7 +107,9 @@ sub dead_port {
 
 # Stop every live daemon (with teardown checks) and call done_testing.
 sub finish {
-    for my $gh (@LIVE) {
+    # A copy: stop() takes each out of @LIVE (iterating @LIVE itself skipped
+    # every other daemon, which then outlived its test).
+    for my $gh (my @live = @LIVE) {
         $gh->stop if $gh->{pid};
     }
     @LIVE = ();
