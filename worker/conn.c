@@ -2054,7 +2054,7 @@ conn_cache_purge(struct gh_conn *c)
     if (n < 0)
         return conn_error(c, 500, GH_LOG_ERROR, 0, "cache zone not usable");
     conn_log(c, GH_LOG_INFO, 0, "PURGE removed %d cache entries", n);
-    return conn_respond(c, n > 0 ? 200 : 404, NULL);
+    return conn_refuse(c, n > 0 ? 200 : 404, NULL);    /* consumes it */
 }
 
 /*

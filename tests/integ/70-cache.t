@@ -17,14 +17,23 @@
 #   chunked fills served with Content-Length; collapsed forwarding;
 #   stale-while-revalidate (one background refresh) and stale-if-error
 #   (directive, zone default; 5xx, reset, timeout, origin down);
-#   PURGE (allowed, denied, 404, prefix, all variants); key and
-#   cache_key_extra; the gatehouse_cache_* metrics; `gatehouse -t` errors
-#   for the cache keys with file:line.
+#   PURGE (allowed, denied, 404, prefix, all variants, on a keep-alive
+#   connection; on a route without cache: an ordinary request for the
+#   origin); key and cache_key_extra; the gatehouse_cache_* metrics;
+#   `gatehouse -t` errors for the cache keys with file:line;
+#   a GET with a body (bypass); HTTP/1.0 clients on hits and on entries
+#   still filling (chunked to HTTP/1.1, close-delimited or Content-Length
+#   to HTTP/1.0); pipelined hits, misses and PURGEs; the refresh of
+#   stale-while-revalidate with the client's next request on the same
+#   connection; the client's stale-if-error; garbage (8 KB of commas in
+#   Cache-Control, Vary naming 16 and 40 fields, a 4 KB ETag, 64 and 105
+#   response fields); lock_timeout 300ms and 0s (a second daemon).
 
 use strict;
 use warnings;
 
 use Digest::MD5 qw(md5_hex);
+use JSON::PP ();
 use Test::More;
 use Time::HiRes qw(time sleep);
 use Gatehouse timeout => 60;
@@ -170,6 +179,11 @@ my %S = (
     sie_down => '/sie/r?cc=max-age%3D1,%20stale-if-error%3D60',
     sz       => '/sz/z?cc=max-age%3D1',
     sz_mr    => '/sz/mr?cc=max-age%3D1,%20must-revalidate',
+    sie_q    => '/sie/q?cc=max-age%3D1',
+    sie_q2   => '/sie/q2?cc=max-age%3D1',
+    sie_qmr  => '/sie/qmr?cc=max-age%3D1,%20must-revalidate',
+    swr_ka   => '/swr/ka?cc=max-age%3D1,%20stale-while-revalidate%3D60',
+    swr_ka304 => '/swr/ka304?etag=k1&cc=max-age%3D1,%20stale-while-revalidate%3D60',
 );
 my %SB;         # their stored bodies
 for my $k (sort keys %S) {
@@ -177,6 +191,17 @@ for my $k (sort keys %S) {
     is(st($r), 200, "stale set: $k fetched");
     is(cs($r), 'gatehouse; fwd=uri-miss; stored', "stale set: $k stored");
     $SB{$k} = bd($r);
+}
+# An ETag of 4 KB (forced: in the query it would make the key too long).
+my $TAG4K = join '', map { sprintf '%07d-', $_ } 1 .. 512;     # 4096 bytes
+my $RV4K = '/rv/etag4k?cc=max-age%3D1';
+{
+    $o->force("etag=$TAG4K");
+    my $r = GET($RV4K);
+    $o->force(undef);
+    is(cs($r), 'gatehouse; fwd=uri-miss; stored', 'stale set: a 4 KB ETag stored');
+    is($r && $r->header('etag'), qq{"$TAG4K"}, 'stale set: ... the ETag as the origin sent it');
+    $SB{rv4k} = bd($r);
 }
 # The canary is stored last: when its Age is 2, all of the above are at
 # least a second past their max-age=1.
@@ -653,6 +678,29 @@ not_stored_ok('/ns/star?cc=max-age%3D100&vary=*', 'vary-star', 'Vary: *');
     ok(!grep({ $_->{method} eq 'PURGE' && $_->{uri} =~ m{^/(?:d|np)/} } $o->requests),
        'no PURGE on a cached route reached the origin');
 
+    # PURGE on a keep-alive connection, then a GET on the same one: each
+    # answered once, in order
+    for my $cse (['/d/pg/a', 200, 'a stored entry'], ['/d/pg/none', 404, 'nothing stored']) {
+        my ($t, $want, $what) = @$cse;
+        GET($t) if $want == 200;
+        my $c = Gatehouse::Client->new(port => $gh->port);
+        $c->send($gh->build_request($t, method => 'PURGE', close => 0));
+        my $r1 = $c->read_response(timeout => 3);
+        $c->send($gh->build_request('/d/pg/ka'));
+        my $r2 = $c->read_response(timeout => 3);
+        my $rest = $c->read_all(2) // '';
+        $c->close;
+        $SENT{"PURGE $t"}++;
+        $SENT{'GET /d/pg/ka'}++;
+        is(st($r1), $want, "keep-alive PURGE of $what: $want");
+        is(st($r2), 200, "... the GET after it on the connection: 200");
+        like(cs($r2), qr/^gatehouse; (?:fwd=uri-miss; stored|hit; ttl=\d+)$/,
+             '... answered as that GET (not as the PURGE again)') or diag('Cache-Status: ' . cs($r2));
+        my $more = () = $rest =~ m{^HTTP/1\.1 \d{3}}mg;
+        is($more, 0, '... and nothing more on the connection (one answer per request)')
+            or diag("$more more responses, " . length($rest) . ' bytes');
+    }
+
     # prefix
     GET($_) for qw(/d/pre/a /d/pre/b /d/pre/sub/c /d/prefix /d/other);
     ok($hit->('/d/pre/a') && $hit->('/d/pre/sub/c') && $hit->('/d/prefix'), 'prefix: entries stored');
@@ -670,6 +718,320 @@ not_stored_ok('/ns/star?cc=max-age%3D100&vary=*', 'vary-star', 'Vary: *');
     is(st(req('PURGE', $p)), 200, 'PURGE of a key with two variants: 200');
     ok(!$hit->($p, headers => [ 'Accept-Language' => 'en' ]), 'variant en removed');
     ok(!$hit->($p, headers => [ 'Accept-Language' => 'fr' ]), 'variant fr removed');
+}
+
+# ==== PURGE on a route without cache ===============================================
+# The man page makes PURGE a function of a cached route (CACHE,
+# Invalidation and PURGE: "A PURGE is never sent to the origin" is said of
+# those; purge_allow needs cache) and promises nothing else for a route
+# without cache, which proxies every method: PURGE there is an ordinary
+# request, for the origin.
+
+{
+    my ($d, $r) = delta($o, sub { req('PURGE', '/nc/pg') });
+    is($d, 1, 'PURGE on a route without cache: forwarded to the origin');
+    my $rec = $o->last_fast;
+    is($rec && $rec->{method}, 'PURGE', '... as PURGE');
+    is($rec && $rec->{uri}, '/nc/pg', '... with its target');
+    is(st($r), 200, "... the client gets the origin's answer");
+    is($r && $r->header('x-origin'), 'o', '... (X-Origin: o)');
+    ok($r && !defined $r->header('cache-status'), '... without Cache-Status');
+    word_is('PURGE', '/nc/pg', '-', 'PURGE on a route without cache');
+}
+
+# ==== a GET with a body: never from or into the cache ==============================
+
+{
+    my $p = '/d/body/a';
+    my ($d, $r) = delta($o, sub { req('GET', $p, body => 'hello') });
+    is($d, 1, 'GET with Content-Length: 5: sent to the origin');
+    is(st($r), 200, 'GET with a body: 200');
+    is(cs($r), 'gatehouse; fwd=bypass; detail=body', 'GET with a body: fwd=bypass; detail=body');
+    my $rec = $o->last_fast;
+    is($rec && $rec->{method}, 'GET', '... the origin got a GET');
+    is($rec && $rec->{body}, 'hello', '... with its body');
+    word_is('GET', $p, 'BYPASS', 'GET with a body');
+    my ($d2, $r2) = delta($o, sub { GET($p) });
+    is($d2, 1, 'GET with a body: nothing stored (the GET after it is a miss)');
+    stored_ok($r2, 'the GET without a body');
+
+    # on a stored entry: still the origin, and the entry stays
+    my ($d3, $r3) = delta($o, sub { req('GET', $p, body => 'hello') });
+    is($d3, 1, 'GET with a body on a stored entry: sent to the origin, not a hit');
+    is(cs($r3), 'gatehouse; fwd=bypass; detail=body', '... fwd=bypass; detail=body');
+    isnt(bd($r3), bd($r2), "... the origin's new answer");
+    my ($d4, $r4) = delta($o, sub { GET($p) });
+    is($d4, 0, 'the entry is untouched: the GET after it is a hit');
+    is(bd($r4), bd($r2), '... with the stored body');
+
+    # the body after the head, and chunked
+    $p = '/d/body/b';
+    my $n = $o->count_fast;
+    my $c = Gatehouse::Client->new(port => $gh->port);
+    $c->send("GET $p HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\n");
+    sleep 0.1;
+    $c->send('hello');
+    $r = $c->read_response(timeout => 5);
+    $c->close;
+    $SENT{"GET $p"}++;
+    is(cs($r), 'gatehouse; fwd=bypass; detail=body', 'GET with a body sent 100 ms after its head: bypass');
+    is($o->last_fast->{body}, 'hello', '... the origin got the body');
+    $r = req('GET', $p, headers => [ 'Transfer-Encoding' => 'chunked' ], body => "5\r\nhello\r\n0\r\n\r\n");
+    is(cs($r), 'gatehouse; fwd=bypass; detail=body', 'GET with a chunked body: bypass');
+    is($o->last_fast->{body}, 'hello', '... the origin got the body');
+    is($o->count_fast - $n, 2, '... both reached the origin');
+    my ($d5) = delta($o, sub { GET($p) });
+    is($d5, 1, '... and nothing was stored');
+}
+
+# ==== HTTP/1.0 clients, and hits on an entry still filling =========================
+
+{
+    # a hit on a complete entry (filled from a chunked response)
+    my $p = '/v10/a?cc=max-age%3D100&len=20000&te=chunked&chunk=4000';
+    stored_ok(GET($p), 'chunked fill for HTTP/1.0');
+    my $c = Gatehouse::Client->new(port => $gh->port);
+    $c->send($gh->build_request($p, version => '1.0', close => 0));
+    $SENT{"GET $p"}++;
+    my $r = $c->read_response(timeout => 5);
+    hit_ok($r, 'HTTP/1.0 hit');
+    is($r && $r->header('content-length'), 20000, 'HTTP/1.0 hit: Content-Length: 20000');
+    ok($r && !defined $r->header('transfer-encoding'), 'HTTP/1.0 hit: not chunked');
+    is(bd($r), Origin::pattern(20000), 'HTTP/1.0 hit: the whole body');
+    ok($c->wait_closed(3), 'HTTP/1.0 hit without keep-alive: the connection is closed after it');
+    $c->close;
+
+    # HTTP/1.0 with keep-alive: two hits on one connection
+    $c = Gatehouse::Client->new(port => $gh->port);
+    my @r;
+    for my $i (1, 2) {
+        $c->send($gh->build_request($p, version => '1.0', close => 0,
+                                    headers => [ 'Connection' => 'keep-alive' ]));
+        $SENT{"GET $p"}++;
+        push @r, $c->read_response(timeout => 5);
+    }
+    $c->close;
+    is(scalar(grep { st($_) == 200 && cs($_) =~ /^gatehouse; hit\b/ && bd($_) eq Origin::pattern(20000)
+                     && ($_->header('content-length') // '') eq '20000' } @r), 2,
+       'HTTP/1.0 keep-alive: two whole hits with Content-Length on one connection');
+
+    # hits on entries still filling: chunked origin (no length), and an
+    # origin that sent Content-Length; 5 body pieces 0.15 s apart
+    my $pc = '/v10/fc?cc=max-age%3D100&len=20000&te=chunked&chunk=4000&bdelay=0.15';
+    my $pl = '/v10/fl?cc=max-age%3D100&len=20000&chunk=4000&bdelay=0.15';
+    my $n = $o->count_fast;
+    my %fill = map { ($_ => Gatehouse::Client->new(port => $gh->port)) } $pc, $pl;
+    for my $q ($pc, $pl) {
+        $fill{$q}->send($gh->build_request($q));
+        $SENT{"GET $q"}++;
+    }
+    ok($fill{$pc}->read_until(qr/\r\n\r\n/, 3) && $fill{$pl}->read_until(qr/\r\n\r\n/, 3),
+       'two slow fills: their heads arrived');
+    my @j = ([$pc, '1.1', 1], [$pc, '1.0', 0], [$pl, '1.1', 1], [$pl, '1.0', 0]);
+    my @jc = map { Gatehouse::Client->new(port => $gh->port) } @j;
+    for my $i (0 .. $#j) {
+        $jc[$i]->send($gh->build_request($j[$i][0], version => $j[$i][1], close => $j[$i][2]));
+        $SENT{"GET $j[$i][0]"}++;
+    }
+    my @jr = map { $_->read_response(timeout => 5) } @jc;
+    my @closed = map { $_->wait_closed(2) } @jc;
+    $_->close for @jc;
+    $_->read_all(5), $_->close for values %fill;
+    is($o->count_fast - $n, 2, 'the four joined the two fills: two origin requests');
+
+    my ($r11, $r10, $l11, $l10) = @jr;
+    my $want = Origin::pattern(20000);
+    is(cs($r11), 'gatehouse; fwd=uri-miss; collapsed', 'HTTP/1.1 on a filling chunked entry: collapsed');
+    like($r11 && $r11->header('transfer-encoding') // '', qr/^chunked$/i, '... Transfer-Encoding: chunked');
+    ok($r11 && !defined $r11->header('content-length'), '... no Content-Length');
+    ok($r11 && $r11->complete && bd($r11) eq $want, '... complete (last chunk) with the whole body')
+        or diag('got ' . length(bd($r11)) . ' bytes, complete ' . ($r11 && $r11->complete // 0));
+    cmp_ok(scalar(@{ $r11 ? $r11->{chunk_sizes} // [] : [] }), '>', 2,
+           '... in several chunks, as the fill arrived');
+
+    is(cs($r10), 'gatehouse; fwd=uri-miss; collapsed', 'HTTP/1.0 on a filling chunked entry: collapsed');
+    ok($r10 && !defined $r10->header('transfer-encoding'), '... not chunked (HTTP/1.0)');
+    ok($r10 && !defined $r10->header('content-length'), '... no Content-Length (none known yet)');
+    ok($r10 && $r10->{close_delimited} && $r10->complete && bd($r10) eq $want,
+       '... the whole body, delimited by the close')
+        or diag('got ' . length(bd($r10)) . ' bytes');
+    ok($closed[1], '... the connection closed');
+    like($r10 && $r10->header('connection') // '', qr/close/i, '... and said so (Connection: close)');
+
+    for my $x ([$l11, '1.1', $closed[2]], [$l10, '1.0', $closed[3]]) {
+        my ($lr, $v, $cl) = @$x;
+        is(cs($lr), 'gatehouse; fwd=uri-miss; collapsed', "HTTP/$v on a filling entry with Content-Length: collapsed");
+        is($lr && $lr->header('content-length'), 20000, "... Content-Length: 20000 (the origin's)");
+        ok($lr && !defined $lr->header('transfer-encoding'), '... not chunked');
+        ok($lr && $lr->complete && bd($lr) eq $want, '... the whole body');
+    }
+    ok($closed[3], 'HTTP/1.0 on a filling entry with Content-Length: the connection closed after it');
+
+    # both fills complete: hits
+    my ($d, $h1, $h2) = delta($o, sub { (GET($pc), GET($pl)) });
+    is($d, 0, 'the slow fills stored their entries: hits');
+    is(scalar(grep { bd($_) eq $want && ($_->header('content-length') // '') eq '20000' } $h1, $h2), 2,
+       '... whole, with Content-Length');
+}
+
+# ==== pipelined requests on one keep-alive connection ==============================
+
+{
+    my $pa = '/pl/a?cc=max-age%3D100';
+    my $pb = '/pl/b?cc=max-age%3D100';
+    my $b0 = GET($pb);
+    stored_ok($b0, 'pipelining: /pl/b stored first');
+    # [method, target, extra build_request options, check]
+    my @seq = (
+        ['GET',   $pa, []],
+        ['GET',   $pa, []],
+        ['HEAD',  $pa, []],
+        ['GET',   $pb, []],
+        ['GET',   '/d/pl/body', [ body => 'hello' ]],
+        ['GET',   '/nc/pl', []],
+        ['GET',   $pa, [ headers => [ 'If-None-Match' => '"nope"', 'Range' => 'bytes=0-9' ] ]],
+        ['PURGE', $pb, []],
+        ['GET',   $pb, []],
+        ['PURGE', '/pl/none', []],
+        ['GET',   $pb, []],
+    );
+    my $raw = '';
+    for my $i (0 .. $#seq) {
+        my ($m, $t, $x) = @{ $seq[$i] };
+        $raw .= $gh->build_request($t, @$x, method => $m, close => $i == $#seq);
+        $SENT{"$m $t"}++;
+    }
+    my $n = $o->count_fast;
+    my $c = Gatehouse::Client->new(port => $gh->port);
+    $c->send($raw);
+    my @r = map { $c->read_response(head => $_->[0] eq 'HEAD', timeout => 5) } @seq;
+    my $closed = $c->wait_closed(3);
+    $c->close;
+    is(scalar(grep { defined } @r), scalar(@seq), 'pipelining: ' . scalar(@seq) . ' responses')
+        or diag($c->error // '');
+    my $uri = sub { my ($r) = @_; my $j = eval { JSON::PP::decode_json(bd($r)) }; $j ? $j->{uri} // '' : '' };
+
+    my ($a1, $a2, $ah, $b1, $bd, $nc, $rg, $pg, $b2, $pg404, $b3) = @r;
+    is(st($a1), 200, 'pipelined 1: GET /pl/a: 200');
+    is(cs($a1), 'gatehouse; fwd=uri-miss; stored', 'pipelined 1: a miss, stored');
+    is($uri->($a1), $pa, "pipelined 1: the origin's answer for it");
+    hit_ok($a2, 'pipelined 2: GET /pl/a again');
+    is(bd($a2), bd($a1), 'pipelined 2: the body stored by 1');
+    is(st($ah), 200, 'pipelined 3: HEAD /pl/a: 200');
+    like(cs($ah), qr/^gatehouse; hit\b/, 'pipelined 3: a hit');
+    is($ah && $ah->header('content-length'), length bd($a1), 'pipelined 3: Content-Length of the GET');
+    hit_ok($b1, 'pipelined 4: GET /pl/b');
+    is(bd($b1), bd($b0), 'pipelined 4: the body stored before');
+    is(cs($bd), 'gatehouse; fwd=bypass; detail=body', 'pipelined 5: GET with a body: bypass');
+    is($uri->($bd), '/d/pl/body', "pipelined 5: the origin's answer for it");
+    ok($nc && !defined $nc->header('cache-status'), 'pipelined 6: route without cache: no Cache-Status');
+    is($uri->($nc), '/nc/pl', "pipelined 6: the origin's answer for it");
+    is(st($rg), 206, 'pipelined 7: Range on a hit: 206');
+    is(bd($rg), substr(bd($a1), 0, 10), 'pipelined 7: the first 10 stored bytes');
+    is(st($pg), 200, 'pipelined 8: PURGE /pl/b: 200');
+    is(st($b2), 200, 'pipelined 9: GET /pl/b after the PURGE: 200');
+    is(cs($b2), 'gatehouse; fwd=uri-miss; stored', 'pipelined 9: a miss, stored again');
+    is($uri->($b2), $pb, "pipelined 9: the origin's new answer for it");
+    isnt(bd($b2), bd($b0), "pipelined 9: not the purged body");
+    is(st($pg404), 404, 'pipelined 10: PURGE of nothing: 404');
+    hit_ok($b3, 'pipelined 11: GET /pl/b');
+    is(bd($b3), bd($b2), 'pipelined 11: the body stored by 9');
+    ok($closed, 'pipelining: closed after the last (Connection: close)');
+    is($o->count_fast - $n, 4, 'pipelining: four requests reached the origin (1, 5, 6, 9)');
+}
+
+# ==== garbage ======================================================================
+
+{
+    # a request Cache-Control of 8 KB of commas: no directive at all
+    my $commas = ',' x 8192;
+    my $p = '/g/cc?cc=max-age%3D100';
+    my $r = GET($p, headers => [ 'Cache-Control' => $commas ]);
+    is(st($r), 200, 'request Cache-Control of 8 KB of commas: 200');
+    stored_ok($r, '8 KB of commas');
+    my ($d, $r2) = delta($o, sub { GET($p, headers => [ 'Cache-Control' => $commas ]) });
+    is($d, 0, '8 KB of commas: then a hit (no directive in them)');
+    hit_ok($r2, '8 KB of commas');
+    my ($d2, $r3) = delta($o, sub { GET($p, headers => [ 'Cache-Control' => "${commas}no-cache" ]) });
+    is($d2, 1, '8 KB of commas, then no-cache: the directive at the end is seen (forwarded)');
+    like(cs($r3), qr/^gatehouse; fwd=request\b/, '... fwd=request');
+
+    # a response Cache-Control of 8 KB of commas and max-age
+    $p = '/g/rcc';
+    $o->force("cc=${commas}max-age=100");
+    $r = GET($p);
+    my ($d3, $r4) = delta($o, sub { GET($p) });
+    $o->force(undef);
+    stored_ok($r, 'response Cache-Control: 8 KB of commas, max-age=100');
+    is($d3, 0, '... then a hit');
+    hit_ok($r4, 'response Cache-Control of 8 KB', [98, 100]);
+    is($r4 && $r4->header('cache-control'), "${commas}max-age=100", '... the stored field whole');
+
+    # Vary naming 40 fields: more than the cache keys on; not stored
+    my $v40 = join ',', map { sprintf 'X-V%02d', $_ } 1 .. 40;
+    my @vh = map { (sprintf('X-V%02d', $_) => "v$_") } 1 .. 40;
+    $p = "/g/vary40?cc=max-age%3D100&vary=$v40";
+    not_stored_ok($p, 'vary-invalid', 'Vary naming 40 fields', headers => \@vh);
+    # 16 fields: stored, one variant per value of the 16th
+    my $v16 = join ',', map { sprintf 'X-V%02d', $_ } 1 .. 16;
+    $p = "/g/vary16?cc=max-age%3D100&vary=$v16";
+    my @h16 = map { (sprintf('X-V%02d', $_) => "v$_") } 1 .. 15;
+    my ($d4, $va, $va2, $vb, $vb2) = delta($o, sub {
+        (GET($p, headers => [ @h16, 'X-V16' => 'a' ]), GET($p, headers => [ @h16, 'X-V16' => 'a' ]),
+         GET($p, headers => [ @h16, 'X-V16' => 'b' ]), GET($p, headers => [ @h16, 'X-V16' => 'b' ])) });
+    is(cs($va), 'gatehouse; fwd=uri-miss; stored', 'Vary naming 16 fields: stored');
+    is(cs($vb), 'gatehouse; fwd=vary-miss; stored', '... another value of the 16th: vary-miss');
+    is($d4, 2, '... two origin requests for two variants');
+    is(bd($va2), bd($va), '... each variant gets its own (a)');
+    is(bd($vb2), bd($vb), '... each variant gets its own (b)');
+    isnt(bd($va), bd($vb), '... (two different bodies)');
+
+    # an ETag of 4 KB: stored, compared
+    $p = '/g/etag?cc=max-age%3D100';
+    $o->force("etag=$TAG4K");
+    $r = GET($p);
+    $o->force(undef);
+    stored_ok($r, '4 KB ETag');
+    my ($d5, $e1, $e2, $e3, $e4) = delta($o, sub {
+        (GET($p), GET($p, headers => [ 'If-None-Match' => qq{"$TAG4K"} ]),
+         GET($p, headers => [ 'If-None-Match' => qq{"x", W/"$TAG4K"} ]),
+         GET($p, headers => [ 'If-None-Match' => '"' . ('z' x 4096) . '"' ])) });
+    is($d5, 0, '4 KB ETag: all from the cache');
+    is($e1 && $e1->header('etag'), qq{"$TAG4K"}, '4 KB ETag: the hit carries it whole');
+    is(st($e2), 304, '4 KB ETag: If-None-Match with it: 304');
+    is($e2 && $e2->header('etag'), qq{"$TAG4K"}, '... the 304 carries it');
+    is(st($e3), 304, '4 KB ETag: W/ in a list: 304');
+    is(st($e4), 200, '4 KB ETag: another 4 KB tag: 200');
+    is(bd($e4), bd($r), '... the stored body');
+
+    # response header fields: the cache keeps at most 64 (GH_CMETA_HDRS);
+    # the origin sends X-Origin, X-Conn, X-Seq, Content-Type, Cache-Control
+    # and Content-Length (not kept) besides these
+    my $fields = sub { join '&', map { sprintf 'hdr=X-F%03d:%%20v%03d', $_, $_ } 1 .. $_[0] };
+    $p = '/g/f59?cc=max-age%3D100';
+    $o->force($fields->(59));
+    $r = GET($p);
+    my ($d6, $h) = delta($o, sub { GET($p) });
+    $o->force(undef);
+    stored_ok($r, '59 more fields (64 kept)');
+    is($d6, 0, '64 kept fields: then a hit');
+    is(scalar(grep { ($h && $h->header(sprintf 'X-F%03d', $_) // '') eq sprintf('v%03d', $_) } 1 .. 59), 59,
+       '... with all 59 fields');
+    is($h && $h->header('x-seq'), $r->header('x-seq'), '... and the others (X-Seq)');
+
+    $p = '/g/f100?cc=max-age%3D100';
+    $o->force($fields->(100));
+    ($d, $r) = delta($o, sub { GET($p) });
+    is(st($r), 200, '100 more fields: 200');
+    is(scalar(grep { ($r && $r->header(sprintf 'X-F%03d', $_) // '') eq sprintf('v%03d', $_) } 1 .. 100), 100,
+       '100 more fields: all passed to the client');
+    ok($r && $r->complete && length bd($r), '... with the whole body');
+    is(cs($r), 'gatehouse; fwd=uri-miss; detail=too-many-fields', '... not stored: detail=too-many-fields');
+    ($d2, $r2) = delta($o, sub { GET($p) });
+    $o->force(undef);
+    is($d2, 1, '100 more fields: the next request goes to the origin again');
+    is(scalar(grep { ($r2 && $r2->header(sprintf 'X-F%03d', $_) // '') ne '' } 1 .. 100), 100,
+       '... and gets all 100 again');
 }
 
 # ==== stale entries ===============================================================
@@ -754,6 +1116,19 @@ not_stored_ok('/ns/star?cc=max-age%3D100&vary=*', 'vary-star', 'Vary: *');
     ok(!defined Origin::rec_header($rec, 'If-None-Match') && !defined Origin::rec_header($rec, 'If-Modified-Since'),
        'stale without validators: not conditional');
     is(cs($r), 'gatehouse; fwd=stale; fwd-status=200; stored', 'stale without validators: Cache-Status');
+
+    # a 4 KB ETag: revalidated with it
+    $o->force("etag=$TAG4K&cc=max-age=100");
+    ($d, $r) = delta($o, sub { GET($RV4K) });
+    $rec = $o->last_fast;
+    $o->force(undef);
+    is($d, 1, 'stale with a 4 KB ETag: one request to the origin');
+    is(Origin::rec_header($rec, 'If-None-Match'), qq{"$TAG4K"}, '... If-None-Match: the 4 KB tag whole');
+    is(cs($r), 'gatehouse; fwd=stale; fwd-status=304', '... revalidated (304)');
+    is(bd($r), $SB{rv4k}, '... the stored body');
+    ($d2, $r2) = delta($o, sub { GET($RV4K) });
+    is($d2, 0, '... then fresh');
+    is($r2 && $r2->header('etag'), qq{"$TAG4K"}, '... with the ETag whole');
 }
 
 # stale-while-revalidate
@@ -784,6 +1159,48 @@ not_stored_ok('/ns/star?cc=max-age%3D100&vary=*', 'vary-star', 'Vary: *');
     cmp_ok(scalar(grep { $_ eq 'UPDATING' } @w), '>=', 4, 'access log: cache=UPDATING for the stale ones');
 }
 
+# stale-while-revalidate on a keep-alive connection: the client's next
+# request follows the stale answer at once, on the connection whose
+# refresh is under way (a 200 that replaces the entry; a 304 that
+# refreshes it)
+for my $k (qw(swr_ka swr_ka304)) {
+    $o->force('hdelay=0.5&cc=max-age=100');
+    my $n = $o->count_fast;
+    my $c = Gatehouse::Client->new(port => $gh->port);
+    my $t = time;
+    $c->send($gh->build_request($S{$k}, close => 0));
+    my $r1 = $c->read_response(timeout => 5);
+    my $dt = time - $t;
+    $c->send($gh->build_request($S{$k}, close => 0));
+    my $r2 = $c->read_response(timeout => 5);
+    $c->send($gh->build_request($S{$k}));
+    my $r3 = $c->read_response(timeout => 5);
+    my $closed = $c->wait_closed(3);
+    $c->close;
+    $SENT{"GET $S{$k}"} += 3;
+    sleep 0.2;          # a second refresh, if any, would have reached it
+    $o->force(undef);
+    my $rec = $o->last_fast;
+    like(cs($r1), qr/^gatehouse; hit; ttl=-\d+; detail=stale-while-revalidate$/,
+         "$k: keep-alive: the first answer is stale-while-revalidate");
+    is(bd($r1), $SB{$k}, "$k: ... the stale body");
+    cmp_ok($dt, '<', 0.4, sprintf("$k: ... at once (%.2f s), not after the 0.5 s refresh", $dt));
+    is(st($r2), 200, "$k: the next request on the connection: 200");
+    ok($r2 && $r2->complete, "$k: ... complete");
+    like(cs($r2), qr/^gatehouse; hit; ttl=\d+$/, "$k: ... a fresh hit (after the refresh)");
+    if ($k eq 'swr_ka') {
+        isnt(bd($r2), $SB{$k}, "$k: ... with the refreshed body");
+        like(bd($r2), qr/"uri":"\Q$S{$k}\E"/, "$k: ... (the origin's answer to this URI)");
+    } else {
+        is(bd($r2), $SB{$k}, "$k: ... the stored body (the origin said 304)");
+        ok($rec && $rec->{not_modified}, "$k: the refresh was conditional and got 304");
+    }
+    is(st($r3), 200, "$k: a third request on the connection: 200");
+    is(bd($r3), bd($r2), "$k: ... the same body");
+    ok($closed, "$k: the connection closes after the last (Connection: close)");
+    is($o->count_fast - $n, 1, "$k: one refresh reached the origin");
+}
+
 # stale-if-error
 {
     $f->force('status=503');
@@ -796,6 +1213,18 @@ not_stored_ok('/ns/star?cc=max-age%3D100&vary=*', 'vary-star', 'Vary: *');
 
     $r = GET($S{sie_none});
     is(st($r), 503, 'origin 503, no stale-if-error: the 503 passes');
+
+    # the client's stale-if-error (RFC 5861 4): a response without it, the
+    # zone's stale_if_error 0
+    $r = GET($S{sie_q}, headers => [ 'Cache-Control' => 'stale-if-error=60' ]);
+    is(st($r), 200, 'origin 503, request stale-if-error=60 (response without it, zone 0): 200');
+    is(bd($r), $SB{sie_q}, '... the stale body');
+    is(cs($r), 'gatehouse; fwd=stale; fwd-status=503; detail=stale-if-error', '... Cache-Status');
+    word_is('GET', $S{sie_q}, 'STALE', 'request stale-if-error');
+    $r = GET($S{sie_q2});
+    is(st($r), 503, 'origin 503, the same without the request directive: the 503 passes');
+    $r = GET($S{sie_qmr}, headers => [ 'Cache-Control' => 'stale-if-error=60' ]);
+    is(st($r), 503, 'request stale-if-error on a must-revalidate response: the 503 passes');
     $r = GET($S{sz});
     is(st($r), 200, "origin 503, the zone's stale_if_error: 200");
     is(bd($r), $SB{sz}, '... the stale body');
@@ -821,6 +1250,74 @@ not_stored_ok('/ns/star?cc=max-age%3D100&vary=*', 'vary-star', 'Vary: *');
     is(st($r), 200, 'origin down (connection refused): stale served');
     is(bd($r), $SB{sie_down}, '... the stale body');
     is(cs($r), 'gatehouse; fwd=stale; fwd-status=502; detail=stale-if-error', '... fwd-status=502');
+}
+
+# ==== lock_timeout (a second daemon: upstream_read long enough for a slow origin) ====
+# Key "method path": the fill's request asks the origin to wait 1.5 s
+# (hdelay in the query), the one after it, the same entry, does not.
+
+{
+    my $p = Origin->new(name => 'p');
+    my $g2 = Gatehouse->new(origins => [$p], conf => Gatehouse::preamble(workers => 2) . <<'EOF');
+caches = {
+  lt  = { size = "1M"; lock_timeout = "300ms"; key = "method path"; };
+  lt0 = { size = "1M"; lock_timeout = "0s"; key = "method path"; };
+};
+upstreams = { app = { max_fails = 0; retries = 0;
+                      servers = ( { address = "127.0.0.1:%%ORIGIN_p%%"; } ); }; };
+sites = ( { listen = [ "127.0.0.1:%%PORT_http%%" ];
+            routes = (
+              { path = "/lt/"; upstream = "app"; cache = "lt"; },
+              { path = "/lt0/"; upstream = "app"; cache = "lt0"; } ); } );
+EOF
+    my $n = $p->count_fast;
+    my (%A, %B, %tb, %rb, %dtb, %ra, %ta);
+    my $t0 = time;
+    for my $z (qw(lt lt0)) {
+        $A{$z} = Gatehouse::Client->new(port => $g2->port);
+        $A{$z}->send($g2->build_request("/$z/a?cc=max-age%3D100&hdelay=1.5"));
+    }
+    ok(wait_for(sub { $p->count_fast >= $n + 2 }, 2, 0.01), 'lock_timeout: two slow fills reached the origin');
+    sleep 0.1;
+    for my $z (qw(lt lt0)) {
+        $B{$z} = Gatehouse::Client->new(port => $g2->port);
+        $tb{$z} = time;
+        $B{$z}->send($g2->build_request("/$z/a?cc=max-age%3D100"));
+    }
+    for my $z (qw(lt0 lt)) {        # in the order they should answer
+        $rb{$z} = $B{$z}->read_response(timeout => 5);
+        $dtb{$z} = time - $tb{$z};
+        $B{$z}->close;
+    }
+    for my $z (qw(lt lt0)) {
+        $ra{$z} = $A{$z}->read_response(timeout => 5);
+        $ta{$z} = time - $t0;
+        $A{$z}->close;
+    }
+    my @uris = map { $_->{uri} } grep { $_->{uri} =~ m{^/lt/a} } $p->requests;
+    is(scalar(@uris), 2, 'lock_timeout 300ms: the second request went to the origin itself (2 origin requests)');
+    is($uris[1], '/lt/a?cc=max-age%3D100', "... with its own target");
+    is(st($rb{lt}), 200, 'lock_timeout 300ms: the second request: 200');
+    is(cs($rb{lt}), 'gatehouse; fwd=uri-miss; detail=lock-timeout', '... Cache-Status detail=lock-timeout');
+    like(bd($rb{lt}), qr{"uri":"/lt/a\?cc=max-age%3D100"}, "... the origin's answer to it");
+    ok($dtb{lt} >= 0.2 && $dtb{lt} < 1.0,
+       sprintf('... after waiting about 0.3 s (%.2f s)', $dtb{lt}));
+    is(st($ra{lt}), 200, 'lock_timeout 300ms: the slow fill: 200');
+    is(cs($ra{lt}), 'gatehouse; fwd=uri-miss; stored', '... stored');
+    cmp_ok($ta{lt}, '>=', 1.4, sprintf('... after its 1.5 s (%.2f s), well after the second', $ta{lt}));
+    my $h = $g2->http_get('/lt/a?x=1');
+    like(cs($h), qr/^gatehouse; hit\b/, 'lock_timeout 300ms: then a hit');
+    is(bd($h), bd($ra{lt}), "... with the fill's body (the second request's was not stored)");
+
+    @uris = map { $_->{uri} } grep { $_->{uri} =~ m{^/lt0/a} } $p->requests;
+    is(scalar(@uris), 2, 'lock_timeout 0s: the second request went to the origin (2 origin requests)');
+    is(cs($rb{lt0}), 'gatehouse; fwd=uri-miss; detail=lock-timeout', '... detail=lock-timeout');
+    cmp_ok($dtb{lt0}, '<', 0.25, sprintf('... without waiting (%.2f s)', $dtb{lt0}));
+    is(cs($ra{lt0}), 'gatehouse; fwd=uri-miss; stored', 'lock_timeout 0s: the slow fill stored');
+    my @w = map { / cache=(\S+)$/ ? $1 : '?' } grep { m{"GET /lt/a\?cc=max-age%3D100 } } $g2->access_lines;
+    is("@w", 'MISS', 'lock_timeout: access log cache=MISS for the one that stopped waiting');
+    $g2->stop(name => 'lock_timeout daemon');
+    $p->stop;
 }
 
 # ==== every access log line has its cache= word ===================================
