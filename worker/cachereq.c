@@ -185,7 +185,20 @@ gh_creq_key(const struct gh_route *rt, const char *method, int https,
             struct gh_str host, struct gh_str path, struct gh_str args,
             const struct gh_http_msg *q, char *out, size_t outlen)
 {
-    const struct gh_cache_zone *z = rt->cache;
+    ssize_t k = gh_creq_key_zone(rt->cache, method, https, host, path, args,
+                                 out, outlen), x;
+
+    if (k < 0)
+        return GH_ERR;
+    x = gh_creq_key_extra(rt, args, q, out + k, outlen - (size_t) k);
+    return x < 0 ? GH_ERR : k + x;
+}
+
+ssize_t
+gh_creq_key_zone(const struct gh_cache_zone *z, const char *method,
+                 int https, struct gh_str host, struct gh_str path,
+                 struct gh_str args, char *out, size_t outlen)
+{
     struct cr_out o = { out, 0, outlen, 0 };
 
     for (uint32_t i = 0; i < z->nkey; i++) {
@@ -220,6 +233,15 @@ gh_creq_key(const struct gh_route *rt, const char *method, int https,
         }
         cr_add(&o, "\n", 1);
     }
+    return o.over ? GH_ERR : (ssize_t) o.len;
+}
+
+ssize_t
+gh_creq_key_extra(const struct gh_route *rt, struct gh_str args,
+                  const struct gh_http_msg *q, char *out, size_t outlen)
+{
+    struct cr_out o = { out, 0, outlen, 0 };
+
     for (uint32_t i = 0; i < rt->nkey_extra; i++) {
         const struct gh_ckey_extra *x = &rt->key_extra[i];
 

@@ -64,6 +64,18 @@ ssize_t gh_creq_key(const struct gh_route *rt, const char *method,
                     int https, struct gh_str host, struct gh_str path,
                     struct gh_str args, const struct gh_http_msg *q,
                     char *out, size_t outlen);
+/*
+ * The two parts of it.  The cache keeps the zone part as an entry's
+ * primary key and the extras before the Vary values in its variant, so
+ * that a PURGE or an invalidation of the URL (gh_cache_purge() of the
+ * primary key) reaches every extra value's entries.
+ */
+ssize_t gh_creq_key_zone(const struct gh_cache_zone *z, const char *method,
+                         int https, struct gh_str host, struct gh_str path,
+                         struct gh_str args, char *out, size_t outlen);
+ssize_t gh_creq_key_extra(const struct gh_route *rt, struct gh_str args,
+                          const struct gh_http_msg *q, char *out,
+                          size_t outlen);
 
 /* The variant of request Q for the Vary key VKEY: "name=value\n" for each
  * name, the values of all of Q's fields of that name joined by ',' with

@@ -94,11 +94,15 @@ struct conn_cache {
     struct gh_str       host, target;   /* for the upstream request */
     char               *key;
     size_t              keylen;
-    char               *var;
+    char               *var;            /* extras, then Vary values */
     size_t              varlen;
+    char               *xtra;           /* cache_key_extra values */
+    size_t              xtralen;
+    struct gh_str       path, args, khost;  /* raw, copied (pool) */
     const char         *vkey;           /* the descriptor's Vary key */
     uint64_t            off, end;       /* body bytes to send */
     gh_msec             until;          /* a wait for a fill ends */
+    uint64_t            waited;         /* the entry waited for */
     gh_msec             poll;
     gh_msec             moved;          /* the entry last grew */
     time_t              req_time;
@@ -1371,7 +1375,9 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
 
     /* The head as received, a byte more per field ("a:b" goes as "a: b"),
      * our own fields, and the configured ones at their largest. */
-    size_t need = c->head_len + rq->nhdrs + 1024;
+    size_t need = c->head_len + rq->nhdrs + 1024
+                  + (c->cache != NULL && c->cache->mode == CONN_CC_REVAL
+                     ? c->cache->m.hdr_len : 0);
 
     for (int k = 0; k < 2 && ops; k++) {
         const struct gh_hdr_ops *o = k ? &c->route->req_hdrs
@@ -1521,6 +1527,17 @@ conn_cache_count(struct gh_conn *c)
           || strcmp(wd, "REVALIDATED") == 0;
     if (hit || strcmp(wd, "MISS") == 0 || strcmp(wd, "EXPIRED") == 0)
         gh_cache_count(c->w->shm, cc->zone->root, hit);
+}
+
+/* Give up storing this response: the fill is aborted, never served. */
+static void
+conn_cache_unfill(struct conn_cache *cc)
+{
+    if (cc->has_fill) {
+        gh_cache_abort(&cc->fill);
+        gh_cache_release(&cc->fill);
+        cc->has_fill = 0;
+    }
 }
 
 static void
@@ -1705,11 +1722,20 @@ conn_cache_serve(struct gh_conn *c, int revalidated)
     if (c->req.parser.method == HTTP_HEAD || status == 204)
         body = 0;
     c->status = status;
-    b = c->cout;
-    b->start = b->end = 0;
+    b = c->cout;        /* may hold interim responses already */
     rc |= buf_printf(b, "HTTP/1.1 %d %s\r\n", status, gh_http_reason(status));
     for (uint32_t i = 0; i < n; i++) {
-        if (status == 416 && (gh_str_ieq(h[i].name, "content-type", 12)))
+        /* RFC 9110 15.4.5: a 304 carries the fields a cache updates, not
+         * the representation's; a 416 none of them. */
+        if (status == 416 || (status == 304
+                              && !gh_str_ieq(h[i].name, "cache-control", 13)
+                              && !gh_str_ieq(h[i].name, "content-location",
+                                             16)
+                              && !gh_str_ieq(h[i].name, "date", 4)
+                              && !gh_str_ieq(h[i].name, "etag", 4)
+                              && !gh_str_ieq(h[i].name, "expires", 7)
+                              && !gh_str_ieq(h[i].name, "last-modified", 13)
+                              && !gh_str_ieq(h[i].name, "vary", 4)))
             continue;
         if (!conn_hidden(c, h[i].name) && !conn_hdr_skip(c, 1, h[i].name))
             rc |= buf_add_hdr(b, &h[i]);
@@ -1851,7 +1877,7 @@ conn_cache_hit(struct gh_conn *c)
     int64_t age, ttl;
     enum gh_cc_serve sv;
 
-    if (cc->until != 0
+    if ((cc->until != 0 && cc->ref.id == cc->waited)
         || gh_cache_state(&cc->ref, NULL) == GH_CACHE_FILLING) {
         /* Collapsed onto another's fill (waited for its head, or joined
          * while it streams): its response. */
@@ -1891,6 +1917,26 @@ conn_cache_hit(struct gh_conn *c)
     cc->fwd = ttl > 0 ? "request" : "stale";
     conn_cache_status(cc, "EXPIRED", "fwd=%s", cc->fwd);
     return conn_cache_forward(c, CONN_CC_REVAL);
+}
+
+/* The variant under Vary key VKEY: the extras, then the Vary values. */
+static int
+conn_cache_variant(struct gh_conn *c, const char *vkey)
+{
+    struct conn_cache *cc = c->cache;
+    char *v = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
+    ssize_t vl;
+
+    if (v == NULL)
+        return GH_ERR;
+    memcpy(v, cc->xtra, cc->xtralen);
+    vl = gh_creq_variant((struct gh_str) { vkey, strlen(vkey) }, &c->req,
+                         v + cc->xtralen, CONN_CACHE_KEY_MAX - cc->xtralen);
+    if (vl <= 0)
+        return GH_ERR;
+    cc->var = v;
+    cc->varlen = cc->xtralen + (size_t) vl;
+    return GH_OK;
 }
 
 /*
@@ -1945,6 +1991,7 @@ conn_cache_find(struct gh_conn *c)
         if (rc == GH_DECLINED
             && gh_cache_state(&cc->ref, NULL) == GH_CACHE_FILLING) {
             /* A fill without a response yet: wait for it. */
+            cc->waited = cc->ref.id;
             conn_cache_drop_ref(cc);
             if (cc->until == 0)
                 cc->until = now + cc->zone->lock_timeout;
@@ -1972,15 +2019,10 @@ conn_cache_find(struct gh_conn *c)
                 break;
             }
             cc->vkey = gh_pool_strndup(&c->pool, cc->hdrs, cc->m.hdr_len);
-            cc->var = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
-            vl = cc->var == NULL || cc->vkey == NULL ? GH_ERR
-                 : gh_creq_variant((struct gh_str) { cc->hdrs,
-                                                     cc->m.hdr_len },
-                                   &c->req, cc->var, CONN_CACHE_KEY_MAX);
+            vl = cc->vkey == NULL ? GH_ERR : conn_cache_variant(c, cc->vkey);
             conn_cache_drop_ref(cc);
-            if (vl <= 0)
+            if (vl != GH_OK)
                 break;
-            cc->varlen = (size_t) vl;
             cc->varied = 1;
             round = -1;
             continue;
@@ -1992,13 +2034,15 @@ conn_cache_find(struct gh_conn *c)
     return conn_cache_forward(c, CONN_CC_PASS);
 }
 
-/* The key of the request with PATH and ARGS (method GET). */
+/* The primary key (the zone's elements) of PATH and ARGS, raw as the
+ * client sent them: what reaches the origin is what is keyed (a key from
+ * the decoded path would let "/a%3Fb" be stored as "/a?b"). */
 static ssize_t
 conn_cache_key_of(struct gh_conn *c, struct gh_str path, struct gh_str args,
                   char *out, size_t outlen)
 {
-    return gh_creq_key(c->route, "GET", c->ssl != NULL, c->vars->host, path,
-                       args, &c->req, out, outlen);
+    return gh_creq_key_zone(c->cache->zone, "GET", c->ssl != NULL,
+                            c->cache->khost, path, args, out, outlen);
 }
 
 /* PURGE of the target (a trailing '*': every key it begins). */
@@ -2006,7 +2050,7 @@ static int
 conn_cache_purge(struct gh_conn *c)
 {
     struct conn_cache *cc = c->cache;
-    struct gh_str path = c->vars->norm;
+    struct gh_str path = cc->path;
     char *key;
     ssize_t kl;
     int n;
@@ -2019,15 +2063,12 @@ conn_cache_purge(struct gh_conn *c)
     }
     if ((key = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX)) == NULL)
         return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
-    if (c->vars->target.len > 0
-        && c->vars->target.p[c->vars->target.len - 1] == '*') {
-        /* The normalised path keeps the '*': cut it, and the key there. */
-        struct gh_route tmp = *c->route;
+    if (path.len > 0 && path.p[path.len - 1] == '*' && cc->args.len == 0) {
+        /* The key up to the path without its '*'. */
         struct gh_cache_zone z = *c->route->cache;
         uint32_t k = 0;
 
-        if (path.len > 0 && path.p[path.len - 1] == '*')
-            path.len--;
+        path.len--;
         while (k < z.nkey && z.key[k] != GH_CKEY_URI
                && z.key[k] != GH_CKEY_PATH)
             k++;
@@ -2035,18 +2076,15 @@ conn_cache_purge(struct gh_conn *c)
             return conn_error(c, 400, GH_LOG_INFO, 0, "prefix PURGE needs "
                               "uri or path in the cache key");
         z.nkey = k + 1;
-        tmp.cache = &z;
-        tmp.nkey_extra = 0;
-        kl = gh_creq_key(&tmp, "GET", c->ssl != NULL, c->vars->host, path,
-                         (struct gh_str) { NULL, 0 }, NULL, key,
-                         CONN_CACHE_KEY_MAX);
+        kl = gh_creq_key_zone(&z, "GET", c->ssl != NULL, cc->khost, path,
+                              (struct gh_str) { NULL, 0 }, key,
+                              CONN_CACHE_KEY_MAX);
         if (kl < 1)
             return conn_error(c, 414, GH_LOG_INFO, 0, "cache key too long");
         n = gh_cache_purge_prefix(c->w->shm, cc->zone->root, key,
                                   (size_t) kl - 1);
     } else {
-        kl = conn_cache_key_of(c, path, c->vars->args, key,
-                               CONN_CACHE_KEY_MAX);
+        kl = conn_cache_key_of(c, path, cc->args, key, CONN_CACHE_KEY_MAX);
         if (kl < 0)
             return conn_error(c, 414, GH_LOG_INFO, 0, "cache key too long");
         n = gh_cache_purge(c->w->shm, cc->zone->root, key, (size_t) kl);
@@ -2067,7 +2105,8 @@ conn_cache_route(struct gh_conn *c, struct gh_str host, struct gh_str target)
 {
     struct conn_cache *cc = gh_pool_alloc(&c->pool, sizeof(*cc));
     int method = c->req.parser.method;
-    ssize_t kl;
+    struct gh_str raw = c->vars->target, args = c->vars->args;
+    ssize_t kl, xl;
 
     if (cc == NULL)
         return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
@@ -2077,6 +2116,28 @@ conn_cache_route(struct gh_conn *c, struct gh_str host, struct gh_str target)
     cc->host = host;
     cc->target = target;
     cc->req_time = time(NULL);
+    /* The raw path and query, and the host, copied: a request body read
+     * later may overwrite the head they sit in. */
+    for (size_t i = 0; i < raw.len; i++)
+        if (raw.p[i] == '?' || raw.p[i] == '#') {
+            raw.len = i;
+            break;
+        }
+    if (args.p != NULL) {
+        const char *hash = memchr(args.p, '#', args.len);
+
+        if (hash != NULL)
+            args.len = (size_t) (hash - args.p);
+    }
+    cc->path.p = gh_pool_strndup(&c->pool, raw.p ? raw.p : "", raw.len);
+    cc->path.len = raw.len;
+    cc->args.p = gh_pool_strndup(&c->pool, args.p ? args.p : "", args.len);
+    cc->args.len = args.len;
+    cc->khost.p = gh_pool_strndup(&c->pool, c->vars->host.p
+                                  ? c->vars->host.p : "", c->vars->host.len);
+    cc->khost.len = c->vars->host.len;
+    if (cc->path.p == NULL || cc->args.p == NULL || cc->khost.p == NULL)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
     if (method == HTTP_PURGE)
         return conn_cache_purge(c);
     if (method != HTTP_GET && method != HTTP_HEAD) {
@@ -2094,13 +2155,20 @@ conn_cache_route(struct gh_conn *c, struct gh_str host, struct gh_str target)
     cc->key = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
     if (cc->key == NULL)
         return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
-    kl = conn_cache_key_of(c, c->vars->norm, c->vars->args, cc->key,
+    kl = conn_cache_key_of(c, cc->path, cc->args, cc->key,
                            CONN_CACHE_KEY_MAX);
-    if (kl < 0) {
+    /* The route's cache_key_extra values lead the variant: a PURGE of the
+     * URL (its primary key) reaches them all. */
+    cc->xtra = cc->var = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
+    xl = cc->xtra == NULL ? GH_ERR
+         : gh_creq_key_extra(c->route, args, &c->req, cc->xtra,
+                             CONN_CACHE_KEY_MAX);
+    if (kl < 0 || xl < 0) {
         conn_cache_status(cc, "BYPASS", "fwd=bypass; detail=key-too-long");
         return GH_DECLINED;
     }
     cc->keylen = (size_t) kl;
+    cc->xtralen = cc->varlen = (size_t) xl;
     /* Served from here on: the request is consumed. */
     c->in->start += (uint32_t) (c->scan_skip + c->head_len);
     c->scan_pos = c->scan_skip = 0;
@@ -2119,61 +2187,58 @@ conn_cache_wait(struct gh_conn *c)
 }
 
 /* Invalidate the key of the same-host URI V (Location, Content-Location
- * of an answer to an unsafe method). */
+ * of an answer to an unsafe method), or of the target when V.p is NULL. */
 static void
 conn_cache_invalidate_uri(struct gh_conn *c, struct gh_str v)
 {
-    struct gh_str path = v, args = { NULL, 0 };
-    char *key, *norm;
-    ssize_t kl, nl;
+    struct conn_cache *cc = c->cache;
+    struct gh_str path = v, args = { "", 0 };
+    char *key;
+    ssize_t kl;
 
-    if (v.len == 0)
-        return;
-    if (v.p[0] != '/') {
-        struct http_parser_url pu;
-        struct gh_str h;
+    if (v.p == NULL) {
+        path = cc->path;
+        args = cc->args;
+    } else {
+        if (v.len == 0 || (v.len > 1 && v.p[0] == '/' && v.p[1] == '/'))
+            return;     /* empty, or a network-path reference */
+        if (v.p[0] != '/') {
+            struct http_parser_url pu;
+            struct gh_str h;
 
-        http_parser_url_init(&pu);
-        if (http_parser_parse_url(v.p, v.len, 0, &pu) != 0
-            || !(pu.field_set & (1 << UF_HOST)))
-            return;
-        h = (struct gh_str) { v.p + pu.field_data[UF_HOST].off,
-                              pu.field_data[UF_HOST].len };
-        if (h.len != c->vars->host.len
-            || strncasecmp(h.p, c->vars->host.p, h.len) != 0)
-            return;     /* another origin's: not ours to touch */
-        if (!(pu.field_set & (1 << UF_PATH)))
-            return;
-        path = (struct gh_str) { v.p + pu.field_data[UF_PATH].off,
-                                 v.len - pu.field_data[UF_PATH].off };
-    } else if (v.len > 1 && v.p[1] == '/') {
-        return;         /* network-path reference */
-    }
-    for (size_t i = 0; i < path.len; i++) {
-        if (path.p[i] == '?' || path.p[i] == '#') {
-            if (path.p[i] == '?') {
-                const char *e = memchr(path.p + i, '#', path.len - i);
+            http_parser_url_init(&pu);
+            if (http_parser_parse_url(v.p, v.len, 0, &pu) != 0
+                || !(pu.field_set & (1 << UF_HOST))
+                || !(pu.field_set & (1 << UF_PATH)))
+                return;
+            h = (struct gh_str) { v.p + pu.field_data[UF_HOST].off,
+                                  pu.field_data[UF_HOST].len };
+            if (h.len != cc->khost.len
+                || strncasecmp(h.p, cc->khost.p, h.len) != 0)
+                return;     /* another origin's: not ours to touch */
+            path = (struct gh_str) { v.p + pu.field_data[UF_PATH].off,
+                                     v.len - pu.field_data[UF_PATH].off };
+        }
+        for (size_t i = 0; i < path.len; i++) {
+            if (path.p[i] == '?' || path.p[i] == '#') {
+                if (path.p[i] == '?') {
+                    const char *e = memchr(path.p + i, '#', path.len - i);
 
-                args = (struct gh_str) { path.p + i + 1,
-                                         (size_t) ((e ? e : path.p + path.len)
-                                                   - (path.p + i + 1)) };
+                    args = (struct gh_str) {
+                        path.p + i + 1,
+                        (size_t) ((e ? e : path.p + path.len)
+                                  - (path.p + i + 1)) };
+                }
+                path.len = i;
+                break;
             }
-            path.len = i;
-            break;
         }
     }
-    norm = gh_pool_alloc(&c->pool, path.len + 2);
-    key = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
-    if (norm == NULL || key == NULL)
+    if ((key = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX)) == NULL)
         return;
-    nl = gh_path_normalize(path.p, path.len, norm, path.len + 2);
-    if (nl < 0)
-        return;
-    kl = conn_cache_key_of(c, (struct gh_str) { norm, (size_t) nl }, args,
-                           key, CONN_CACHE_KEY_MAX);
+    kl = conn_cache_key_of(c, path, args, key, CONN_CACHE_KEY_MAX);
     if (kl > 0)
-        (void) gh_cache_purge(c->w->shm, c->cache->zone->root, key,
-                              (size_t) kl);
+        (void) gh_cache_purge(c->w->shm, cc->zone->root, key, (size_t) kl);
 }
 
 /* A stale entry instead of an upstream failure with STATUS, when
@@ -2280,6 +2345,7 @@ conn_cache_store(struct gh_conn *c, int refill)
     const char *fwd = refill ? (cc->fwd ? cc->fwd : "stale")
                       : cc->varied ? "vary-miss" : "uri-miss";
     char fs[24] = "";
+    const char *word = refill ? "EXPIRED" : "MISS";
 
     if (refill)
         snprintf(fs, sizeof(fs), "; fwd-status=%d", rs->parser.status_code);
@@ -2293,7 +2359,7 @@ conn_cache_store(struct gh_conn *c, int refill)
         conn_cache_status(cc, refill ? "EXPIRED" : "MISS", "fwd=%s%s; "
                           "detail=%s", fwd, fs, why == GH_CC_NSTORE
                           ? "too-large" : gh_cachectl_store_name(why));
-        gh_cache_abort(&cc->fill);
+        conn_cache_unfill(cc);
         return;
     }
     for (uint32_t i = 0; i < rs->nhdrs; i++)
@@ -2303,9 +2369,9 @@ conn_cache_store(struct gh_conn *c, int refill)
         }
     if (kept > GH_CMETA_HDRS || (blk = gh_pool_alloc(&c->pool, hl + 1))
                                 == NULL) {
-        conn_cache_status(cc, "MISS", "fwd=%s%s; detail=too-many-fields",
+        conn_cache_status(cc, word, "fwd=%s%s; detail=too-many-fields",
                           fwd, fs);
-        gh_cache_abort(&cc->fill);
+        conn_cache_unfill(cc);
         return;
     }
     hl = 0;
@@ -2327,41 +2393,38 @@ conn_cache_store(struct gh_conn *c, int refill)
         d.length = -1;
         if (conn_cache_put_meta(c, &cc->fill, &d, vkey, strlen(vkey))
             != GH_OK || gh_cache_complete(&cc->fill) != GH_OK) {
-            conn_cache_status(cc, "MISS", "fwd=%s%s; detail=no-room", fwd,
+            conn_cache_status(cc, word, "fwd=%s%s; detail=no-room", fwd,
                               fs);
+            conn_cache_unfill(cc);
             return;
         }
         gh_cache_release(&cc->fill);
         cc->has_fill = 0;
-        cc->var = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
-        vl = cc->var == NULL ? GH_ERR
-             : gh_creq_variant((struct gh_str) { vkey, strlen(vkey) },
-                               &c->req, cc->var, CONN_CACHE_KEY_MAX);
-        if (vl <= 0 || gh_cache_begin_fill(c->w->shm, cc->zone->root,
-                                           cc->key, cc->keylen, cc->var,
-                                           (size_t) vl, getpid(),
-                                           c->w->loop.now, &cc->fill)
-                       != GH_OK) {
-            conn_cache_status(cc, "MISS", "fwd=%s%s; detail=vary-busy", fwd,
+        vl = conn_cache_variant(c, vkey);
+        if (vl != GH_OK || gh_cache_begin_fill(c->w->shm, cc->zone->root,
+                                               cc->key, cc->keylen, cc->var,
+                                               cc->varlen, getpid(),
+                                               c->w->loop.now, &cc->fill)
+                           != GH_OK) {
+            conn_cache_status(cc, word, "fwd=%s%s; detail=vary-busy", fwd,
                               fs);
             return;
         }
         cc->has_fill = 1;
-        cc->varlen = (size_t) vl;
         cc->varied = 1;
     } else if (cc->varied && (vkey[0] == '\0' || cc->vkey == NULL
                               || strcmp(vkey, cc->vkey) != 0)) {
         /* The origin changed its Vary: start the key afresh. */
-        gh_cache_abort(&cc->fill);
+        conn_cache_unfill(cc);
         (void) gh_cache_purge(c->w->shm, cc->zone->root, cc->key,
                               cc->keylen);
-        conn_cache_status(cc, "MISS", "fwd=%s%s; detail=vary-changed", fwd,
+        conn_cache_status(cc, word, "fwd=%s%s; detail=vary-changed", fwd,
                           fs);
         return;
     }
     if (conn_cache_put_meta(c, &cc->fill, &m, blk, hl) != GH_OK) {
-        conn_cache_status(cc, "MISS", "fwd=%s%s; detail=too-large", fwd, fs);
-        gh_cache_abort(&cc->fill);
+        conn_cache_status(cc, word, "fwd=%s%s; detail=too-large", fwd, fs);
+        conn_cache_unfill(cc);
         return;
     }
     conn_cache_status(cc, refill ? "EXPIRED" : "MISS", "fwd=%s%s; stored",
@@ -2383,17 +2446,7 @@ conn_cache_resp(struct gh_conn *c)
             const struct gh_http_msg *rs = &c->resp;
 
             /* The target itself, with its query. */
-            {
-                char *key = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
-                ssize_t kl = key == NULL ? GH_ERR
-                             : conn_cache_key_of(c, c->vars->norm,
-                                                 c->vars->args, key,
-                                                 CONN_CACHE_KEY_MAX);
-
-                if (kl > 0)
-                    (void) gh_cache_purge(c->w->shm, cc->zone->root, key,
-                                          (size_t) kl);
-            }
+            conn_cache_invalidate_uri(c, (struct gh_str) { NULL, 0 });
             for (uint32_t i = 0; i < rs->nhdrs; i++)
                 if (GH_STR_IEQ(rs->hdrs[i].name, "location")
                     || GH_STR_IEQ(rs->hdrs[i].name, "content-location"))
@@ -2403,10 +2456,12 @@ conn_cache_resp(struct gh_conn *c)
     }
     if (cc->mode == CONN_CC_REVAL) {
         if (status == 304 && cc->has_ref) {
-            conn_resp_finished(c);
+            /* Merge first: the 304's fields live in `uin`, which
+             * conn_resp_finished() gives back. */
             if (conn_cache_merge_304(c) != GH_OK)
                 conn_log(c, GH_LOG_WARN, 0, "could not update the cached "
                          "response after 304");
+            conn_resp_finished(c);
             if (cc->detached) {
                 c->state = GH_CONN_FINISH;
                 return GH_OK;
@@ -2417,7 +2472,30 @@ conn_cache_resp(struct gh_conn *c)
         }
         if (status >= 500 && conn_cache_stale_error(c, status) == GH_OK)
             return GH_OK;
-        /* A new response: it replaces the stale one. */
+        /* A new response replaces the stale one, if it may be stored: an
+         * error, or a response that cannot be kept, leaves the stale one
+         * (and its validators) in place. */
+        {
+            struct gh_cmeta m;
+            char vk[512];
+            enum gh_cc_store why = gh_creq_describe(
+                status, c->resp.hdrs, c->resp.nhdrs, &cc->q, &cc->pol,
+                cc->req_time, time(NULL), &m, vk, sizeof(vk));
+
+            if (status >= 500 || why != GH_CC_ST_OK) {
+                conn_cache_status(cc, "EXPIRED", "fwd=%s; fwd-status=%d%s%s",
+                                  cc->fwd ? cc->fwd : "stale", status,
+                                  why != GH_CC_ST_OK ? "; detail=" : "",
+                                  why != GH_CC_ST_OK
+                                  ? gh_cachectl_store_name(why) : "");
+                if (cc->detached)
+                    conn_log(c, GH_LOG_WARN, 0, "background refresh of a "
+                             "cached response got %d: the stale one stays",
+                             status);
+                conn_cache_drop_ref(cc);
+                return GH_DECLINED;
+            }
+        }
         if (gh_cache_begin_refill(c->w->shm, cc->zone->root, cc->key,
                                   cc->keylen, cc->var, cc->varlen,
                                   cc->ref.id, getpid(), c->w->loop.now,
@@ -3092,7 +3170,8 @@ conn_resp_body(void *arg, const char *p, size_t n)
         /* Over max_object or no room: aborted, the client gets it all. */
         gh_cache_release(&c->cache->fill);
         c->cache->has_fill = 0;
-        conn_cache_status(c->cache, "MISS", "fwd=%s; detail=too-large",
+        conn_cache_status(c->cache, c->cache->mode == CONN_CC_REVAL
+                          ? "EXPIRED" : "MISS", "fwd=%s; detail=too-large",
                           c->cache->mode == CONN_CC_REVAL ? "stale"
                           : "uri-miss");
     }
