@@ -1093,6 +1093,24 @@ gh_cache_claim(struct gh_cache_ref *ref, gh_msec now, gh_msec hold)
            ? GH_OK : GH_DECLINED;
 }
 
+int
+gh_cache_renew(struct gh_cache_ref *ref, gh_msec now)
+{
+    struct hc_entry *e;
+    struct hc_ctx x;
+
+    if (ref->entry == 0 || hc_get(&x, ref->shm, ref->zone) != GH_OK)
+        return GH_ERR;
+    hc_tick(&x, now);
+    if (hc_lock(&x) != GH_OK)
+        return GH_ERR;
+    e = hc_ref_entry(&x, ref);
+    if (e != NULL && e->ref_ms < x.now)
+        __atomic_store_n(&e->ref_ms, x.now, __ATOMIC_RELAXED);
+    hc_unlock(&x);
+    return e != NULL ? GH_OK : GH_ERR;
+}
+
 void
 gh_cache_unclaim(struct gh_cache_ref *ref)
 {

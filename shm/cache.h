@@ -128,6 +128,9 @@ int gh_cache_begin_refill(struct gh_shm *shm, gh_off zone, const void *key,
  */
 int gh_cache_claim(struct gh_cache_ref *ref, gh_msec now, gh_msec hold);
 void gh_cache_unclaim(struct gh_cache_ref *ref);
+/* Renew REF's lease from NOW (a reference held for a long transfer: call
+ * well within GH_CACHE_LEASE_MS).  GH_OK, or GH_ERR for a stale ref. */
+int gh_cache_renew(struct gh_cache_ref *ref, gh_msec now);
 /* Filler only.  GH_OK, or GH_DECLINED: over max_object or the budget, no
  * room: the fill has been aborted (release the ref). */
 int gh_cache_append(struct gh_cache_ref *ref, const void *p, size_t n);

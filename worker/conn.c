@@ -74,6 +74,9 @@ static const char *const conn_actions[] = {
 /* What the upstream request of a cached route is for. */
 enum { CONN_CC_NONE = 0, CONN_CC_PASS, CONN_CC_FILL, CONN_CC_REVAL };
 
+/* References held through a long transfer renew their lease this often
+ * (shm/cache.h GH_CACHE_LEASE_MS). */
+#define CONN_CACHE_RENEW_MS (60 * 1000)
 /* Polling another process's fill: from this interval, doubling to ... */
 #define CONN_CACHE_POLL_MIN 1
 #define CONN_CACHE_POLL_MAX 20
@@ -105,6 +108,7 @@ struct conn_cache {
     uint64_t            waited;         /* the entry waited for */
     gh_msec             poll;
     gh_msec             moved;          /* the entry last grew */
+    gh_msec             renewed;        /* leases renewed */
     time_t              req_time;
     uint8_t             mode;           /* CONN_CC_* */
     uint8_t             has_ref, has_fill;
@@ -1827,6 +1831,10 @@ conn_send_cache(struct gh_conn *c)
                 cc->off += (uint64_t) n;
                 c->body_sent += (uint64_t) n;
                 cc->moved = c->w->loop.now;
+                if (cc->moved - cc->renewed > CONN_CACHE_RENEW_MS) {
+                    cc->renewed = cc->moved;
+                    (void) gh_cache_renew(&cc->ref, cc->moved);
+                }
                 continue;
             }
             if (n == 0) {
@@ -2116,6 +2124,7 @@ conn_cache_route(struct gh_conn *c, struct gh_str host, struct gh_str target)
     cc->host = host;
     cc->target = target;
     cc->req_time = time(NULL);
+    cc->renewed = c->w->loop.now;
     /* The raw path and query, and the host, copied: a request body read
      * later may overwrite the head they sit in. */
     for (size_t i = 0; i < raw.len; i++)
@@ -3165,6 +3174,11 @@ conn_resp_body(void *arg, const char *p, size_t n)
 {
     struct gh_conn *c = arg;
 
+    if (c->cache != NULL && c->cache->has_fill
+        && c->w->loop.now - c->cache->renewed > CONN_CACHE_RENEW_MS) {
+        c->cache->renewed = c->w->loop.now;
+        (void) gh_cache_renew(&c->cache->fill, c->w->loop.now);
+    }
     if (c->cache != NULL && c->cache->has_fill
         && gh_cache_append(&c->cache->fill, p, n) != GH_OK) {
         /* Over max_object or no room: aborted, the client gets it all. */

@@ -871,6 +871,41 @@ t_refill_race(void)
     gh_cache_zone_destroy(&shm, z);
 }
 
+/* A reference renewed (gh_cache_renew) outlives the lease of its first
+ * pin; one that is not is taken once its lease is over. */
+static void
+t_renew(void)
+{
+    gh_off z = zone(&shm, 4 << 20, 0);
+    struct gh_cache_ref a, b, f;
+    gh_msec t0 = now_ms();
+    char buf[64];
+
+    is_int(store(z, "GET /rn", NULL, 1000, 1), GH_OK, "stored");
+    is_int(store(z, "GET /rn2", NULL, 1000, 2), GH_OK, "another stored");
+    is_int(gh_cache_lookup(&shm, z, "GET /rn", 7, NULL, 0, t0, &a), GH_OK,
+           "held");
+    is_int(gh_cache_lookup(&shm, z, "GET /rn2", 8, NULL, 0, t0, &b), GH_OK,
+           "the other held");
+    is_int(gh_cache_purge(&shm, z, "GET /rn", 7), 1, "purged: a zombie");
+    is_int(gh_cache_purge(&shm, z, "GET /rn2", 8), 1, "the other too");
+    is_int(gh_cache_renew(&a, t0 + GH_CACHE_LEASE_MS - 1000), GH_OK,
+           "renewed before its lease ran out");
+    /* Past the first lease: an operation that reaps zombies. */
+    if (gh_cache_begin_fill(&shm, z, "GET /rn3", 8, NULL, 0, getpid(),
+                            t0 + GH_CACHE_LEASE_MS + 10, &f) == GH_OK)
+        gh_cache_release(&f);
+    is_int((int) gh_cache_read(&a, 0, buf, sizeof(buf)), (int) sizeof(buf),
+           "the renewed reference still reads its body");
+    ok(gh_cache_read(&b, 0, buf, sizeof(buf)) < 0,
+       "the other, its lease over, was freed: GH_ERR, no crash");
+    gh_cache_release(&a);
+    gh_cache_release(&b);
+    is_int(gh_cache_renew(&a, t0), GH_ERR, "renew of a released ref: GH_ERR");
+    ok(check(&shm, z, "after renewals"), "structures check");
+    gh_cache_zone_destroy(&shm, z);
+}
+
 static void
 t_claim(void)
 {
@@ -1120,5 +1155,6 @@ main(void)
     subtest("refill race, 4 processes") t_refill_race();
     subtest("claim and unclaim") t_claim();
     subtest("claim race, 2 processes") t_claim_race();
+    subtest("lease renewal") t_renew();
     return done_testing();
 }
