@@ -3542,6 +3542,18 @@ conn_relay_resp(struct gh_conn *c)
             }
         }
         rc = conn_flush(c);
+        if (rc == GH_ERR && c->cache != NULL && c->cache->has_fill
+            && !c->cache->detached) {
+            /* The client of a cache fill went away: the fill goes on
+             * without it, for the requests collapsed onto it and the
+             * next ones; the connection closes after. */
+            conn_log(c, GH_LOG_INFO, 0, "client gone: the cache fill of "
+                     "this response goes on without it");
+            c->cache->detached = 1;
+            c->cache->keep = 0;
+            c->keepalive = 0;
+            continue;
+        }
         if (rc == GH_ERR) {
             conn_up_release(c, 0);
             return GH_ERR;

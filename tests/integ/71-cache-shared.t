@@ -223,6 +223,32 @@ sub metric {
     is(at_origin('/big/a'), 1, '... and still one origin request');
 }
 
+# ==== the filler's client goes away mid-fill ==========================================
+
+{
+    # The first client reads 300000 bytes and resets; a joiner streaming
+    # the same fill still gets the whole body, and so does a later hit:
+    # the fill went on without its client.
+    my $len = 1_500_000;
+    my $p = "/big/gone?len=$len&chunk=50000&bdelay=0.05&cc=max-age%3D100";    # ~1.5 s
+    my $a = Gatehouse::Client->new(port => $PORT, timeout => 15);
+    $a->send($gh->build_request($p));
+    ok(wait_buffered($a, 300_000, 5), 'filler client: 300000 bytes, then it goes');
+    my $j = Gatehouse::Client->new(port => $PORT, timeout => 15);
+    $j->send($gh->build_request($p));
+    ok(wait_buffered($j, 100_000, 3), 'a joiner streams the fill');
+    my $mark = $gh->log_mark;
+    $a->reset;
+    ok($gh->wait_log(qr/client gone: the cache fill of this response goes on without it/, $mark, 5),
+       '[info] the fill goes on without its client');
+    ok(whole($j->read_response(timeout => 15), $len), 'the joiner: the whole body');
+    $j->close;
+    my $r = get($p, timeout => 15);
+    ok(whole($r, $len), 'then a hit: the whole body');
+    like(cs($r), qr/^gatehouse; hit; /, '... Cache-Status hit');
+    is(at_origin('/big/gone'), 1, 'one origin request for all three');
+}
+
 # ==== eviction in a 1M zone ===========================================================
 
 my $NOBJ = 120;
