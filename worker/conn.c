@@ -3510,6 +3510,16 @@ conn_relay_resp(struct gh_conn *c)
     for (;;) {
         struct gh_buf *in = c->uin, *out = c->cout;
 
+        if (!c->resp_done && c->uc != NULL && c->cache != NULL
+            && !c->cache->has_fill
+            && (c->cache->detached || (c->resp_mode == GH_BODY_NONE
+                                       && c->cache->mode >= CONN_CC_FILL))) {
+            /* A body for the cache only (a HEAD's fill, a client gone) that
+             * the cache no longer takes: stop reading it. */
+            conn_up_release(c, 0);
+            c->resp_done = 1;
+            continue;
+        }
         if (!c->resp_done && gh_buf_len(in) > 0 && gh_buf_room(out) > 64) {
             size_t n = GH_MIN(gh_buf_len(in), gh_buf_room(out) - 40);
             ssize_t used;
