@@ -28,6 +28,15 @@
 #   connection; the client's stale-if-error; garbage (8 KB of commas in
 #   Cache-Control, Vary naming 16 and 40 fields, a 4 KB ETag, 64 and 105
 #   response fields); lock_timeout 300ms and 0s (a second daemon).
+# And the fixes of the review (each failed before them): keys from the raw
+#   target ("/q%3Fx=1", "/z/..%2Fadmin", "//dbl" are not "/q?x=1",
+#   "/admin", "/dbl": no poisoning by path encoding); PURGE and a POST
+#   reach every cache_key_extra value; a POST whose body comes 300 ms after
+#   its head invalidates its target; a failed revalidation (a 500 to the
+#   background refresh of stale-while-revalidate, a 200 with no-store to a
+#   foreground one) leaves the stale entry in place; a 304 from the cache
+#   without Content-Type, a 416 without the stored fields; a client head
+#   near limits.header_size revalidating a 4 KB ETag (a third daemon).
 
 use strict;
 use warnings;
@@ -69,6 +78,8 @@ sites = ( { name = "main";
                 cache_key_extra = [ "header:X-Tenant", "cookie:session", "query:lang" ]; },
               { path = "/sie/"; upstream = "flaky"; cache = "main"; },
               { path = "/sz/"; upstream = "flaky"; cache = "sie"; },
+              { path = "/kp/"; upstream = "app"; cache = "dflt"; purge_allow = [ "127.0.0.1/32" ];
+                cache_key_extra = [ "header:X-T" ]; },
               { path = "/"; upstream = "app"; cache = "main"; purge_allow = [ "127.0.0.1/32", "::1" ]; } ); } );
 EOF
 my $gh = Gatehouse->new(origins => [$o, $f], conf => $CONF);
@@ -184,6 +195,8 @@ my %S = (
     sie_qmr  => '/sie/qmr?cc=max-age%3D1,%20must-revalidate',
     swr_ka   => '/swr/ka?cc=max-age%3D1,%20stale-while-revalidate%3D60',
     swr_ka304 => '/swr/ka304?etag=k1&cc=max-age%3D1,%20stale-while-revalidate%3D60',
+    swr_fail => '/swr/fail?etag=sf1&cc=max-age%3D1,%20stale-while-revalidate%3D60',
+    rv_ns    => '/rv/ns?etag=s1&cc=max-age%3D1',
 );
 my %SB;         # their stored bodies
 for my $k (sort keys %S) {
@@ -509,6 +522,32 @@ not_stored_ok('/ns/star?cc=max-age%3D100&vary=*', 'vary-star', 'Vary: *');
     stored_ok($r3, 'GET after a Range miss');
 }
 
+# ==== the fields of a 304 and a 416 from the cache (RFC 9110 15.4.5, 15.5.17) ====
+# A 304 carries the fields a cache would update (Cache-Control, ETag, ...),
+# not the representation's metadata; a 416 none of the stored fields.
+
+{
+    my $p = '/cond/f?cc=max-age%3D100&etag=c2&len=1000';
+    my $r0 = GET($p);
+    stored_ok($r0, '304/416 fields');
+    is($r0 && $r0->header('content-type'), 'application/octet-stream', '(the stored response has a Content-Type)');
+    my ($d, $r1, $r2) = delta($o, sub {
+        (GET($p, headers => [ 'If-None-Match' => '"c2"' ]),
+         GET($p, headers => [ 'Range' => 'bytes=5000-' ])) });
+    is($d, 0, '304 and 416 from the cache: the origin is not asked');
+    is(st($r1), 304, 'If-None-Match on a hit: 304');
+    ok($r1 && !defined $r1->header('content-type'), '304 from the cache: no Content-Type')
+        or diag($r1 ? $r1->raw_head : '(no response)');
+    is($r1 && $r1->header('etag'), '"c2"', '304 from the cache: ETag');
+    is($r1 && $r1->header('cache-control'), 'max-age=100', '304 from the cache: Cache-Control');
+    is(st($r2), 416, 'Range past the end on a hit: 416');
+    is($r2 && $r2->header('content-range'), 'bytes */1000', '416 from the cache: Content-Range: bytes */1000');
+    ok($r2 && !defined $r2->header('content-type'), '416 from the cache: no Content-Type');
+    ok($r2 && !defined $r2->header('etag') && !defined $r2->header('x-origin'),
+       '416 from the cache: none of the stored fields (ETag, X-Origin)')
+        or diag($r2 ? $r2->raw_head : '(no response)');
+}
+
 # ==== invalidation by unsafe methods (zone dflt: default_ttl 30 s) ================
 
 {
@@ -549,6 +588,30 @@ not_stored_ok('/ns/star?cc=max-age%3D100&vary=*', 'vary-star', 'Vary: *');
     req('POST', '/d/inv/post', body => 'x');
     $o->force(undef);
     ok($is_hit->('/d/inv/o', host => 'other.example'), 'Location on another host: not invalidated');
+}
+
+# ==== invalidation by a POST whose body comes after its head ======================
+# The key is the target's, taken before the body is read (the body may be
+# read over the head the target was in).
+
+{
+    my $p = '/d/p1';
+    GET($p);
+    my ($d0, $r0) = delta($o, sub { GET($p) });
+    is($d0, 0, 'delayed POST body: /d/p1 stored');
+    my $body = 'k=' . ('v' x 38);                   # 40 bytes
+    my $c = Gatehouse::Client->new(port => $gh->port);
+    $c->send("POST $p HTTP/1.1\r\nHost: localhost\r\nContent-Length: 40\r\nConnection: close\r\n\r\n");
+    sleep 0.3;
+    $c->send($body);
+    my $r = $c->read_response(timeout => 5);
+    $c->close;
+    $SENT{"POST $p"}++;
+    is(st($r), 200, 'POST with its 40-byte body 300 ms after the head: 200');
+    is($o->last_fast->{body}, $body, '... the origin got the body');
+    my ($d, $r2) = delta($o, sub { GET($p) });
+    is($d, 1, '... it invalidated /d/p1: the GET after it is a miss');
+    stored_ok($r2, 'GET after the delayed POST');
 }
 
 # ==== max_object (100k), chunked fills ===========================================
@@ -655,6 +718,31 @@ not_stored_ok('/ns/star?cc=max-age%3D100&vary=*', 'vary-star', 'Vary: *');
     ok(!$hit->('/kx/a?lang=fr'), 'lang=fr: miss');
 }
 
+# ==== keys from the raw target: no poisoning by path encoding =====================
+# The origin gets the target as sent ("/q%3Fx=1" is not "/q?x=1" to it):
+# the key is that, not the decoded, resolved path.
+
+{
+    my $uri = sub { my ($r) = @_; my $j = eval { JSON::PP::decode_json(bd($r)) }; $j ? $j->{uri} // '' : '' };
+    $o->force('cc=max-age%3D100');
+    for my $cse (['/q%3Fx=1', '/q?x=1'], ['/z/..%2Fadmin', '/admin'], ['//dbl', '/dbl']) {
+        my ($enc, $plain) = @$cse;
+        my ($d1, $r1) = delta($o, sub { GET($enc) });
+        is($d1, 1, "$enc: reached the origin");
+        stored_ok($r1, $enc);
+        is($uri->($r1), $enc, "$enc: the origin's answer names its raw target");
+        my ($d2, $r2) = delta($o, sub { GET($plain) });
+        is($d2, 1, "$plain after $enc: a miss (the origin asked)");
+        stored_ok($r2, "$plain after $enc");
+        is($uri->($r2), $plain, "$plain: the origin's answer for $plain, not the one for $enc");
+        my ($d3, $r3, $r4) = delta($o, sub { (GET($enc), GET($plain)) });
+        is($d3, 0, "$enc and $plain again: hits");
+        is(bd($r3), bd($r1), "$enc: its own entry");
+        is(bd($r4), bd($r2), "$plain: its own entry");
+    }
+    $o->force(undef);
+}
+
 # ==== PURGE ======================================================================
 
 {
@@ -718,6 +806,29 @@ not_stored_ok('/ns/star?cc=max-age%3D100&vary=*', 'vary-star', 'Vary: *');
     is(st(req('PURGE', $p)), 200, 'PURGE of a key with two variants: 200');
     ok(!$hit->($p, headers => [ 'Accept-Language' => 'en' ]), 'variant en removed');
     ok(!$hit->($p, headers => [ 'Accept-Language' => 'fr' ]), 'variant fr removed');
+}
+
+# ==== PURGE and invalidation reach every cache_key_extra value (route /kp/) ========
+
+{
+    my $hit = sub { my ($p, %o) = @_; my ($d, $r) = delta($o, sub { GET($p, %o) }); $d == 0 };
+    my @a = (headers => [ 'X-T' => 'a' ]);
+    my @b = (headers => [ 'X-T' => 'b' ]);
+    my $p = '/kp/x1';
+    my ($d0, $ra, $rb) = delta($o, sub { (GET($p, @a), GET($p, @b)) });
+    is($d0, 2, 'cache_key_extra header:X-T: a and b, two origin requests');
+    ok($hit->($p, @a) && $hit->($p, @b), '... each stored (hits)');
+    isnt(bd($ra), bd($rb), '... two entries');
+    my ($d, $r) = delta($o, sub { req('PURGE', $p) });
+    is(st($r), 200, 'PURGE /kp/x1 (without X-T): 200');
+    is($d, 0, '... not forwarded');
+    ok(!$hit->($p, @a), 'PURGE removed the X-T: a entry');
+    ok(!$hit->($p, @b), 'PURGE removed the X-T: b entry');
+    ok($hit->($p, @a) && $hit->($p, @b), 'both stored again');
+    $r = req('POST', $p, body => 'x=1');
+    is(st($r), 200, 'POST /kp/x1 (without X-T): 200');
+    ok(!$hit->($p, @a), 'POST 2xx invalidated the X-T: a entry');
+    ok(!$hit->($p, @b), 'POST 2xx invalidated the X-T: b entry');
 }
 
 # ==== PURGE on a route without cache ===============================================
@@ -1201,6 +1312,74 @@ for my $k (qw(swr_ka swr_ka304)) {
     is($o->count_fast - $n, 1, "$k: one refresh reached the origin");
 }
 
+# a background refresh of stale-while-revalidate answered 500: the stale
+# entry stays, and is served for the rest of the window
+{
+    my $mark = $gh->log_mark;
+    $o->force('status=500');
+    my $n = $o->count_fast;
+    my $r1 = GET($S{swr_fail});
+    is(st($r1), 200, 'refresh answered 500: the first request gets 200');
+    is(bd($r1), $SB{swr_fail}, '... the stale body');
+    like(cs($r1), qr/^gatehouse; hit; ttl=-\d+; detail=stale-while-revalidate$/, '... stale-while-revalidate');
+    ok($o->wait_count($n + 1, 3), 'the background refresh reached the origin');
+    ok($gh->wait_log([qr/background refresh/, qr/got 500/, qr/stale one stays/], $mark, 3),
+       'the refresh got 500: "the stale one stays" in the error log');
+    my @r = map { GET($S{swr_fail}) } 1 .. 3;
+    # The refreshes these started (a second, maybe a third): each done (its
+    # 500 logged) before the origin answers 200 again and the next test
+    # counts its requests.
+    sleep 0.2;
+    wait_for(sub { my $l = () = $gh->log_since($mark) =~ /stale one stays/g; $l >= $o->count_fast - $n }, 3);
+    $o->force(undef);
+    is(scalar(grep { st($_) == 200 && bd($_) eq $SB{swr_fail} } @r), 3,
+       'the next three requests: 200 with the stale body, never the 500')
+        or diag(join "\n", map { st($_) . ' ' . cs($_) } @r);
+    is(scalar(grep { cs($_) =~ /^gatehouse; hit; ttl=-\d+(?:; detail=stale-while-revalidate)?$/ } @r), 3,
+       '... served stale (UPDATING or STALE)');
+}
+
+# a foreground revalidation answered 200 with no-store: the client gets
+# that 200, the stored entry stays (no-cache with an ETag: revalidated with
+# it again; max-age=1: served with max-stale)
+{
+    my $p = '/ns/ncns?cc=no-cache,%20max-age%3D100&etag=n2';
+    my $r0 = GET($p);
+    stored_ok($r0, 'no-cache with ETag n2');
+    $o->force('etag=n3&cc=no-store');
+    my ($d, $r1) = delta($o, sub { GET($p) });
+    my $rec = $o->last_fast;
+    $o->force(undef);
+    is($d, 1, 'no-cache entry: revalidated at the origin');
+    is(Origin::rec_header($rec, 'If-None-Match'), '"n2"', '... If-None-Match: "n2"');
+    is(st($r1), 200, "the origin's 200 with no-store: 200 to the client");
+    is($r1 && $r1->header('etag'), '"n3"', "... the origin's response (ETag n3)");
+    isnt(bd($r1), bd($r0), '... with its body');
+    unlike(cs($r1), qr/; stored\b/, '... not stored');
+    my ($d2, $r2) = delta($o, sub { GET($p) });
+    $rec = $o->last_fast;
+    is($d2, 1, 'the next request: revalidated');
+    is(Origin::rec_header($rec, 'If-None-Match'), '"n2"', '... with the stored ETag "n2" (the entry stayed)');
+    ok($rec && $rec->{not_modified}, '... the origin said 304');
+    is(st($r2), 200, '... 200 to the client');
+    is(bd($r2), bd($r0), '... with the stored body');
+    like(cs($r2), qr/fwd-status=304/, '... Cache-Status fwd-status=304');
+
+    $o->force('etag=s2&cc=no-store');
+    ($d, $r1) = delta($o, sub { GET($S{rv_ns}) });
+    $rec = $o->last_fast;
+    $o->force(undef);
+    is($d, 1, 'stale entry with ETag s1: revalidated at the origin');
+    is(Origin::rec_header($rec, 'If-None-Match'), '"s1"', '... If-None-Match: "s1"');
+    is(st($r1), 200, "the origin's 200 with no-store: 200 to the client");
+    isnt(bd($r1), $SB{rv_ns}, '... with its body');
+    unlike(cs($r1), qr/; stored\b/, '... not stored');
+    ($d2, $r2) = delta($o, sub { GET($S{rv_ns}, headers => [ 'Cache-Control' => 'max-stale' ]) });
+    is($d2, 0, 'then max-stale: served from the cache');
+    like(cs($r2), qr/^gatehouse; hit; ttl=-\d+$/, '... the stale entry (hit; ttl=-N)');
+    is(bd($r2), $SB{rv_ns}, '... with the stored body');
+}
+
 # stale-if-error
 {
     $f->force('status=503');
@@ -1318,6 +1497,43 @@ EOF
     is("@w", 'MISS', 'lock_timeout: access log cache=MISS for the one that stopped waiting');
     $g2->stop(name => 'lock_timeout daemon');
     $p->stop;
+}
+
+# ==== a long client head revalidating a 4 KB ETag (a third daemon: header_size 48k) ====
+# The upstream head has room for the client's head and the stored
+# validators (If-None-Match of 4 KB), which the client did not send.
+
+{
+    my $q = Origin->new(name => 'q');
+    my $g3 = Gatehouse->new(origins => [$q], conf => Gatehouse::preamble() . <<'EOF');
+limits = { header_size = "48k"; };
+caches = { hz = { size = "1M"; }; };
+upstreams = { app = { max_fails = 0; retries = 0;
+                      servers = ( { address = "127.0.0.1:%%ORIGIN_q%%"; } ); }; };
+sites = ( { listen = [ "127.0.0.1:%%PORT_http%%" ];
+            routes = ( { path = "/"; upstream = "app"; cache = "hz"; } ); } );
+EOF
+    my $p = '/hz/a?cc=no-cache,%20max-age%3D100';
+    $q->force("etag=$TAG4K");
+    my $r0 = $g3->http_get($p);
+    is(cs($r0), 'gatehouse; fwd=uri-miss; stored', 'header_size 48k: no-cache with a 4 KB ETag stored');
+    # the client's head: header_size less the ETag, less some
+    my $pad = 48 * 1024 - 4096 - 512 - length($g3->build_request($p, headers => [ 'X-Pad' => '' ]));
+    my $raw = $g3->build_request($p, headers => [ 'X-Pad' => 'p' x $pad ]);
+    my $n = $q->count_fast;
+    my $r = $g3->request($raw, timeout => 5);
+    my $rec = $q->last_fast;
+    $q->force(undef);
+    is(st($r), 200, 'a ' . length($raw) . '-byte head revalidating the 4 KB ETag: 200 (not 431)');
+    is($q->count_fast - $n, 1, '... revalidated at the origin');
+    my $inm = $rec && Origin::rec_header($rec, 'If-None-Match') // '';
+    ok($inm eq qq{"$TAG4K"}, '... If-None-Match: the 4 KB tag whole')
+        or diag('If-None-Match: ' . length($inm) . ' bytes');
+    is(length($rec && Origin::rec_header($rec, 'X-Pad') // ''), $pad, "... and the client's field whole");
+    like(cs($r), qr/fwd-status=304/, '... the origin said 304');
+    is(bd($r), bd($r0), '... the stored body');
+    $g3->stop(name => 'header_size daemon');
+    $q->stop;
 }
 
 # ==== every access log line has its cache= word ===================================
