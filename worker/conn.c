@@ -106,6 +106,8 @@ struct conn_cache {
     uint64_t            off, end;       /* body bytes to send */
     gh_msec             until;          /* a wait for a fill ends */
     uint64_t            waited;         /* the entry waited for */
+    uint64_t            held;           /* body bytes when hold began */
+    uint8_t             hold;           /* waiting for the ref to complete */
     gh_msec             poll;
     gh_msec             moved;          /* the entry last grew */
     gh_msec             renewed;        /* leases renewed */
@@ -1725,6 +1727,18 @@ conn_cache_serve(struct gh_conn *c, int revalidated)
     }
     if (c->req.parser.method == HTTP_HEAD || status == 204)
         body = 0;
+    if (body && !cc->known && cc->m.length < 0
+        && c->req.parser.http_minor == 0) {
+        /* An HTTP/1.0 client cannot tell a body cut by a failed fill from
+         * a whole one (it ends at the close): it waits for the fill to
+         * complete, and goes to the origin itself if it fails. */
+        cc->hold = 1;
+        cc->held = len;
+        cc->poll = CONN_CACHE_POLL_MIN;
+        c->state = GH_CONN_CACHE_WAIT;
+        conn_wait(c, GH_WAIT_CACHE, cc->poll);
+        return GH_AGAIN;
+    }
     c->status = status;
     b = c->cout;        /* may hold interim responses already */
     rc |= buf_printf(b, "HTTP/1.1 %d %s\r\n", status, gh_http_reason(status));
@@ -2190,8 +2204,38 @@ conn_cache_route(struct gh_conn *c, struct gh_str host, struct gh_str target)
 static int
 conn_cache_wait(struct gh_conn *c)
 {
+    struct conn_cache *cc = c->cache;
+
     if (c->wait == GH_WAIT_CACHE)
         return GH_AGAIN;    /* a client event: the timer says when */
+    if (cc->hold) {
+        gh_msec now = c->w->loop.now;
+        uint64_t len = 0;
+        enum gh_cache_state st = gh_cache_state(&cc->ref, &len);
+
+        if (st == GH_CACHE_COMPLETE) {
+            cc->hold = 0;
+            return conn_cache_serve(c, 0);
+        }
+        if (st == GH_CACHE_FILLING) {
+            if (len != cc->held) {
+                cc->held = len;
+                cc->moved = now;
+            }
+            if (now - cc->moved <= c->w->conf->timeouts.upstream_read) {
+                cc->poll = GH_MIN(cc->poll * 2, CONN_CACHE_POLL_MAX);
+                conn_wait(c, GH_WAIT_CACHE, cc->poll);
+                return GH_AGAIN;
+            }
+            conn_log(c, GH_LOG_ERROR, ETIMEDOUT, "cache fill of this "
+                     "response stalled");
+        }
+        /* Nothing was sent yet: ask the origin. */
+        cc->hold = 0;
+        conn_cache_drop_ref(cc);
+        conn_cache_status(cc, "MISS", "fwd=uri-miss; detail=fill-failed");
+        return conn_cache_forward(c, CONN_CC_PASS);
+    }
     return conn_cache_find(c);
 }
 
