@@ -1805,11 +1805,15 @@ conn_cache_serve(struct gh_conn *c, int revalidated)
     return GH_OK;
 }
 
-/* SEND_CACHE: the entry's body to the client, as the entry fills.  Body
- * bytes join what `cout` holds (the head) before it is written: a small
- * hit is one send(). */
+/*
+ * The body of REF's entry to the client from cc->off: body bytes join what
+ * `cout` holds (the head) before it is written, so a small hit is one
+ * send().  GH_OK when all of it up to its end went out, GH_AGAIN when the
+ * client must make room (waiting), GH_DECLINED when everything the entry
+ * has so far went out and it is still filling, GH_ERR.
+ */
 static int
-conn_send_cache(struct gh_conn *c)
+conn_cache_pump(struct gh_conn *c, struct gh_cache_ref *ref)
 {
     struct conn_cache *cc = c->cache;
 
@@ -1830,7 +1834,7 @@ conn_send_cache(struct gh_conn *c)
             room -= cc->chunked ? 12 : 0;
             if (cc->known)
                 room = (size_t) GH_MIN((uint64_t) room, cc->end - cc->off);
-            n = gh_cache_read(&cc->ref, cc->off, at, room);
+            n = gh_cache_read(ref, cc->off, at, room);
             if (n > 0) {
                 if (cc->chunked) {
                     int hl = snprintf(b->data + b->end, 11, "%zx\r\n",
@@ -1847,7 +1851,7 @@ conn_send_cache(struct gh_conn *c)
                 cc->moved = c->w->loop.now;
                 if (cc->moved - cc->renewed > CONN_CACHE_RENEW_MS) {
                     cc->renewed = cc->moved;
-                    (void) gh_cache_renew(&cc->ref, cc->moved);
+                    (void) gh_cache_renew(ref, cc->moved);
                 }
                 continue;
             }
@@ -1867,26 +1871,39 @@ conn_send_cache(struct gh_conn *c)
         rc = conn_flush(c);
         if (rc != GH_OK)
             return rc;
-        if (cc->known && cc->off >= cc->end && !cc->chunked) {
-            c->state = GH_CONN_FINISH;
+        if (cc->known && cc->off >= cc->end && !cc->chunked)
             return GH_OK;
-        }
-        if (n != GH_AGAIN)
-            continue;
-        /* Another process fills it: look again soon; a filler that stalls
-         * longer than upstream_read is given up. */
-        if (c->w->loop.now - cc->moved > c->w->conf->timeouts.upstream_read) {
-            conn_log(c, GH_LOG_ERROR, ETIMEDOUT, "cache fill of this "
-                     "response stalled");
-            c->keepalive = 0;
-            return GH_ERR;
-        }
-        cc->poll = c->w->loop.now - cc->moved < 2 ? CONN_CACHE_POLL_MIN
-                   : GH_MIN(GH_MAX(cc->poll * 2, CONN_CACHE_POLL_MIN),
-                            CONN_CACHE_POLL_MAX);
-        conn_wait(c, GH_WAIT_CACHE, cc->poll);
-        return GH_AGAIN;
+        if (n == GH_AGAIN)
+            return GH_DECLINED;
     }
+}
+
+/* SEND_CACHE: the entry's body to the client, as the entry fills. */
+static int
+conn_send_cache(struct gh_conn *c)
+{
+    struct conn_cache *cc = c->cache;
+    int rc = conn_cache_pump(c, &cc->ref);
+
+    if (rc == GH_OK) {
+        c->state = GH_CONN_FINISH;
+        return GH_OK;
+    }
+    if (rc != GH_DECLINED)
+        return rc;
+    /* Another process fills it: look again soon; a filler that stalls
+     * longer than upstream_read is given up. */
+    if (c->w->loop.now - cc->moved > c->w->conf->timeouts.upstream_read) {
+        conn_log(c, GH_LOG_ERROR, ETIMEDOUT, "cache fill of this response "
+                 "stalled");
+        c->keepalive = 0;
+        return GH_ERR;
+    }
+    cc->poll = c->w->loop.now - cc->moved < 2 ? CONN_CACHE_POLL_MIN
+               : GH_MIN(GH_MAX(cc->poll * 2, CONN_CACHE_POLL_MIN),
+                        CONN_CACHE_POLL_MAX);
+    conn_wait(c, GH_WAIT_CACHE, cc->poll);
+    return GH_AGAIN;
 }
 
 /* Decide what to do with the ref's complete entry. */
