@@ -108,6 +108,8 @@ struct conn_cache {
     uint64_t            waited;         /* the entry waited for */
     uint64_t            held;           /* body bytes when hold began */
     uint8_t             hold;           /* waiting for the ref to complete */
+    uint8_t             feed;           /* the filler's client reads the
+                                           entry, not the origin */
     gh_msec             poll;
     gh_msec             moved;          /* the entry last grew */
     gh_msec             renewed;        /* leases renewed */
@@ -148,6 +150,7 @@ static void conn_cache_count(struct gh_conn *c);
 static int conn_cache_stale_error(struct gh_conn *c, int status);
 static int conn_up_head(const struct gh_conn *c);
 static int conn_upstream_begin(struct gh_conn *c);
+static int conn_relay_feed(struct gh_conn *c);
 static int conn_cache_route(struct gh_conn *c, struct gh_str host,
                             struct gh_str target);
 static struct gh_str conn_cache_field(const struct conn_cache *cc,
@@ -3250,8 +3253,9 @@ conn_resp_body(void *arg, const char *p, size_t n)
                           c->cache->mode == CONN_CC_REVAL ? "stale"
                           : "uri-miss");
     }
-    if (c->resp_mode == GH_BODY_NONE)
-        return GH_OK;       /* a HEAD client of a fill */
+    if (c->resp_mode == GH_BODY_NONE
+        || (c->cache != NULL && c->cache->feed))
+        return GH_OK;       /* a HEAD client of a fill; or fed from it */
     c->body_sent += n;
     if (c->resp_mode == GH_BODY_CHUNKED
         && buf_printf(c->cout, "%zx\r\n", n) != GH_OK)
@@ -3364,6 +3368,19 @@ conn_build_client_head(struct gh_conn *c)
     }
     c->resp_done = rs->complete;
     c->state = GH_CONN_RELAY_RESP;
+    if (c->cache != NULL && c->cache->has_fill && !c->cache->detached
+        && c->resp_mode == GH_BODY_RAW && !rs->chunked
+        && rs->content_length >= 0
+        && (uint64_t) rs->content_length <= c->cache->zone->max_object) {
+        /* The fill reads the origin at the origin's pace, not its
+         * client's: the client is fed from the entry like the requests
+         * collapsed onto it (a slow first client must not hold them). */
+        c->cache->feed = 1;
+        c->cache->off = 0;
+        c->cache->known = 1;
+        c->cache->end = (uint64_t) rs->content_length;
+        c->cache->chunked = 0;
+    }
     return GH_OK;
 }
 
@@ -3542,9 +3559,18 @@ conn_resp_finished(struct gh_conn *c)
     c->resp_done = 1;
     c->ut_ms = c->w->loop.now - c->t_up;    /* to the response's last byte */
     if (c->cache != NULL && c->cache->has_fill) {
-        (void) gh_cache_complete(&c->cache->fill);
-        gh_cache_release(&c->cache->fill);
-        c->cache->has_fill = 0;
+        struct conn_cache *cc = c->cache;
+
+        (void) gh_cache_complete(&cc->fill);
+        if (cc->feed) {
+            /* Its client reads on from the entry (SEND_CACHE). */
+            conn_cache_drop_ref(cc);
+            cc->ref = cc->fill;
+            cc->has_ref = 1;
+        } else {
+            gh_cache_release(&cc->fill);
+        }
+        cc->has_fill = 0;
     }
     if (c->resp_mode == GH_BODY_CHUNKED)
         (void) BUF_ADDS(c->cout, "0\r\n\r\n");  /* room reserved below */
@@ -3559,6 +3585,95 @@ conn_resp_finished(struct gh_conn *c)
     gh_buf_put(&c->uin);
 }
 
+/*
+ * RELAY_RESP of a fill whose client is fed from the entry: the origin's
+ * body goes into the cache as fast as it comes, the client takes it from
+ * there at its own pace; when the origin is done, SEND_CACHE sends the
+ * rest.
+ */
+static int
+conn_relay_feed(struct gh_conn *c)
+{
+    const struct gh_conf *conf = c->w->conf;
+    struct conn_cache *cc = c->cache;
+    const char *why;
+
+    for (;;) {
+        int progress = 0, rc;
+
+        if (c->resp_done && c->uc != NULL)
+            conn_resp_finished(c);
+        if (c->resp_done) {
+            if (!cc->has_ref)
+                return GH_ERR;
+            c->state = cc->detached ? GH_CONN_FINISH : GH_CONN_SEND_CACHE;
+            return GH_OK;
+        }
+        if (!cc->has_fill) {
+            /* The entry gave up (no room): what the client lacks is lost. */
+            conn_log(c, GH_LOG_ERROR, 0, "the cache fill of this response "
+                     "failed: the client gets a cut body");
+            conn_up_release(c, 0);
+            c->keepalive = 0;
+            return GH_ERR;
+        }
+        if (gh_buf_len(c->uin) > 0) {
+            ssize_t used = gh_http_feed_body(&c->resp,
+                                             c->uin->data + c->uin->start,
+                                             gh_buf_len(c->uin), &why);
+
+            if (used < 0) {
+                conn_log(c, GH_LOG_ERROR, 0, "upstream sent invalid body: %s",
+                         why);
+                conn_up_blame(c);
+                c->keepalive = 0;
+                conn_up_release(c, 0);
+                return GH_ERR;
+            }
+            c->uin->start += (uint32_t) used;
+            if (c->resp.complete) {
+                conn_resp_finished(c);
+                continue;
+            }
+            progress = 1;
+        } else if (c->urd) {
+            ssize_t n;
+
+            c->uin->start = c->uin->end = 0;
+            n = conn_recv(c, 1, c->uin);
+            if (n > 0)
+                progress = 1;
+            else if (n != GH_AGAIN) {
+                conn_log(c, GH_LOG_ERROR, n == 0 ? 0 : errno, n == 0
+                         ? "upstream prematurely closed connection"
+                         : "recv() from upstream failed");
+                conn_up_blame(c);
+                c->keepalive = 0;
+                conn_up_release(c, 0);
+                return GH_ERR;
+            }
+        }
+        rc = cc->detached ? GH_DECLINED : conn_cache_pump(c, &cc->fill);
+        if (rc == GH_ERR && cc->has_fill && !cc->detached) {
+            /* The client went away: the fill goes on without it. */
+            conn_log(c, GH_LOG_INFO, 0, "client gone: the cache fill of "
+                     "this response goes on without it");
+            cc->detached = 1;
+            cc->keep = 0;
+            c->keepalive = 0;
+            continue;
+        }
+        if (rc == GH_ERR)
+            return GH_ERR;
+        if (!progress && !c->urd && gh_buf_len(c->uin) == 0) {
+            /* The origin's pace decides; the client's writes come by
+             * their own events. */
+            conn_wait(c, GH_WAIT_UP_READ, conf->timeouts.upstream_read);
+            return GH_AGAIN;
+        }
+    }
+}
+
 static int
 conn_relay_resp(struct gh_conn *c)
 {
@@ -3566,6 +3681,8 @@ conn_relay_resp(struct gh_conn *c)
     const char *why;
     int rc;
 
+    if (c->cache != NULL && c->cache->feed)
+        return conn_relay_feed(c);
     if (c->resp_done && c->uc != NULL)
         conn_resp_finished(c);
     for (;;) {

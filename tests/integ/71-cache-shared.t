@@ -18,6 +18,7 @@ use warnings;
 use Digest::MD5 qw(md5_hex);
 use JSON::PP ();
 use POSIX ();
+use Socket qw(SOL_SOCKET SO_RCVBUF);
 use Test::More;
 use Time::HiRes qw(time sleep);
 use Gatehouse timeout => 60;
@@ -33,7 +34,7 @@ sub conf {
     return Gatehouse::preamble(workers => 4) . <<"EOF";
 shm_size = "128M";
 caches = {
-  main  = { size = "$main"; max_object = "4M"; };
+  main  = { size = "$main"; max_object = "16M"; };
   small = { size = "1M"; max_object = "64k"; };
 };
 upstreams = { app = { max_fails = 0; retries = 0; keepalive = 64;
@@ -247,6 +248,32 @@ sub metric {
     ok(whole($r, $len), 'then a hit: the whole body');
     like(cs($r), qr/^gatehouse; hit; /, '... Cache-Status hit');
     is(at_origin('/big/gone'), 1, 'one origin request for all three');
+}
+
+# ==== a slow first client does not hold the fill =======================================
+
+{
+    # The filler's client reads the head and then nothing: the fill still
+    # reads the origin at the origin's pace, and a joiner gets it all.
+    # 12 MB: more than the kernel's socket buffers can hold for a client
+    # with a small receive buffer.
+    my $len = 12_000_000;
+    my $p = "/big/slow?len=$len&cc=max-age%3D100";
+    my $a = Gatehouse::Client->new(port => $PORT, timeout => 15);
+    setsockopt($a->sock, SOL_SOCKET, SO_RCVBUF, 65536);
+    $a->send($gh->build_request($p));
+    ok(wait_buffered($a, 1000, 5) && $a->buffered =~ /\r\n\r\n/,
+       'slow first client: the head, then it stops reading');
+    ok(wait_for(sub { at_origin('/big/slow') >= 1 }, 3), 'the fill reached the origin');
+    my $j = Gatehouse::Client->new(port => $PORT, timeout => 15);
+    $j->send($gh->build_request($p));
+    my $rj = $j->read_response(timeout => 5);
+    $j->close;
+    ok(whole($rj, $len), 'a joiner gets the whole body while the first client reads nothing');
+    my $ra = $a->read_response(timeout => 15);
+    $a->close;
+    ok(whole($ra, $len), 'then the slow client gets its whole body too');
+    is(at_origin('/big/slow'), 1, 'one origin request');
 }
 
 # ==== eviction in a 1M zone ===========================================================
