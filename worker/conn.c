@@ -1506,6 +1506,14 @@ conn_build_upstream_head(struct gh_conn *c, struct gh_str host,
 
 /* ---- the shared HTTP cache (issue 5) -------------------------------------- */
 
+/* The next interval of polling another process's fill. */
+static gh_msec
+conn_cache_backoff(const struct conn_cache *cc)
+{
+    return GH_MIN(GH_MAX(cc->poll * 2, CONN_CACHE_POLL_MIN),
+                  CONN_CACHE_POLL_MAX);
+}
+
 static void
 conn_cache_status(struct conn_cache *cc, const char *word, const char *fmt,
                   ...)
@@ -1903,8 +1911,7 @@ conn_send_cache(struct gh_conn *c)
         return GH_ERR;
     }
     cc->poll = c->w->loop.now - cc->moved < 2 ? CONN_CACHE_POLL_MIN
-               : GH_MIN(GH_MAX(cc->poll * 2, CONN_CACHE_POLL_MIN),
-                        CONN_CACHE_POLL_MAX);
+               : conn_cache_backoff(cc);
     conn_wait(c, GH_WAIT_CACHE, cc->poll);
     return GH_AGAIN;
 }
@@ -2042,8 +2049,7 @@ conn_cache_find(struct gh_conn *c)
                                   cc->varied ? "vary-miss" : "uri-miss");
                 return conn_cache_forward(c, CONN_CC_PASS);
             }
-            cc->poll = GH_MIN(GH_MAX(cc->poll * 2, CONN_CACHE_POLL_MIN),
-                              CONN_CACHE_POLL_MAX);
+            cc->poll = conn_cache_backoff(cc);
             c->state = GH_CONN_CACHE_WAIT;
             conn_wait(c, GH_WAIT_CACHE, GH_MIN(cc->poll, cc->until - now));
             return GH_AGAIN;
@@ -2243,7 +2249,7 @@ conn_cache_wait(struct gh_conn *c)
                 cc->moved = now;
             }
             if (now - cc->moved <= c->w->conf->timeouts.upstream_read) {
-                cc->poll = GH_MIN(cc->poll * 2, CONN_CACHE_POLL_MAX);
+                cc->poll = conn_cache_backoff(cc);
                 conn_wait(c, GH_WAIT_CACHE, cc->poll);
                 return GH_AGAIN;
             }
@@ -2347,6 +2353,37 @@ conn_cache_stale_error(struct gh_conn *c, int status)
     return conn_cache_serve(c, 0);
 }
 
+/*
+ * The stored header block of fields H[0..N) (those gh_creq_keep_field()
+ * takes), in the pool, and its length in *LEN; NULL when more than
+ * GH_CMETA_HDRS would be kept or there is no memory.
+ */
+static char *
+conn_cache_block(struct gh_conn *c, const struct gh_hdr *h, uint32_t n,
+                 size_t *len)
+{
+    uint32_t kept = 0;
+    size_t hl = 0;
+    char *blk;
+
+    for (uint32_t i = 0; i < n; i++)
+        if (gh_creq_keep_field(&h[i])) {
+            hl += h[i].name.len + h[i].value.len + 4;
+            kept++;
+        }
+    if (kept > GH_CMETA_HDRS || (blk = gh_pool_alloc(&c->pool, hl + 1))
+                                == NULL)
+        return NULL;
+    hl = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (gh_creq_keep_field(&h[i]))
+            hl += (size_t) sprintf(blk + hl, "%.*s: %.*s\r\n",
+                                   (int) h[i].name.len, h[i].name.p,
+                                   (int) h[i].value.len, h[i].value.p);
+    *len = hl;
+    return blk;
+}
+
 /* Merge a 304's fields into the stale entry's and store them. */
 static int
 conn_cache_merge_304(struct gh_conn *c)
@@ -2375,17 +2412,8 @@ conn_cache_merge_304(struct gh_conn *c)
     for (uint32_t j = 0; j < rs->nhdrs && n < GH_CMETA_HDRS * 2; j++)
         if (gh_creq_keep_field(&rs->hdrs[j]))
             all[n++] = rs->hdrs[j];
-    if (n > GH_CMETA_HDRS)
+    if ((blk = conn_cache_block(c, all, n, &hl)) == NULL)
         return GH_ERR;
-    for (uint32_t i = 0; i < n; i++)
-        hl += all[i].name.len + all[i].value.len + 4;
-    if ((blk = gh_pool_alloc(&c->pool, hl + 1)) == NULL)
-        return GH_ERR;
-    hl = 0;
-    for (uint32_t i = 0; i < n; i++)
-        hl += (size_t) sprintf(blk + hl, "%.*s: %.*s\r\n",
-                               (int) all[i].name.len, all[i].name.p,
-                               (int) all[i].value.len, all[i].value.p);
     if (gh_creq_describe(cc->m.status, all, n, &cc->q, &cc->pol,
                          cc->req_time, time(NULL), &m, vkey, sizeof(vkey))
         != GH_CC_ST_OK)
@@ -2413,7 +2441,6 @@ conn_cache_store(struct gh_conn *c, int refill)
     struct gh_cmeta m;
     char vkey[512], *blk;
     size_t hl = 0;
-    uint32_t kept = 0;
     enum gh_cc_store why;
     const char *fwd = refill ? (cc->fwd ? cc->fwd : "stale")
                       : cc->varied ? "vary-miss" : "uri-miss";
@@ -2429,32 +2456,18 @@ conn_cache_store(struct gh_conn *c, int refill)
         && (uint64_t) m.length > cc->zone->max_object)
         why = GH_CC_NSTORE;
     if (why != GH_CC_ST_OK) {
-        conn_cache_status(cc, refill ? "EXPIRED" : "MISS", "fwd=%s%s; "
+        conn_cache_status(cc, word, "fwd=%s%s; "
                           "detail=%s", fwd, fs, why == GH_CC_NSTORE
                           ? "too-large" : gh_cachectl_store_name(why));
         conn_cache_unfill(cc);
         return;
     }
-    for (uint32_t i = 0; i < rs->nhdrs; i++)
-        if (gh_creq_keep_field(&rs->hdrs[i])) {
-            hl += rs->hdrs[i].name.len + rs->hdrs[i].value.len + 4;
-            kept++;
-        }
-    if (kept > GH_CMETA_HDRS || (blk = gh_pool_alloc(&c->pool, hl + 1))
-                                == NULL) {
+    if ((blk = conn_cache_block(c, rs->hdrs, rs->nhdrs, &hl)) == NULL) {
         conn_cache_status(cc, word, "fwd=%s%s; detail=too-many-fields",
                           fwd, fs);
         conn_cache_unfill(cc);
         return;
     }
-    hl = 0;
-    for (uint32_t i = 0; i < rs->nhdrs; i++)
-        if (gh_creq_keep_field(&rs->hdrs[i]))
-            hl += (size_t) sprintf(blk + hl, "%.*s: %.*s\r\n",
-                                   (int) rs->hdrs[i].name.len,
-                                   rs->hdrs[i].name.p,
-                                   (int) rs->hdrs[i].value.len,
-                                   rs->hdrs[i].value.p);
     if (vkey[0] != '\0' && !cc->varied) {
         /* The key's entry becomes the Vary descriptor; fill the variant. */
         struct gh_cmeta d;
