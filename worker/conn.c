@@ -2154,6 +2154,7 @@ conn_cache_route(struct gh_conn *c, struct gh_str host, struct gh_str target)
     struct conn_cache *cc = gh_pool_alloc(&c->pool, sizeof(*cc));
     int method = c->req.parser.method;
     struct gh_str raw = c->vars->target, args = c->vars->args;
+    char kb[CONN_CACHE_KEY_MAX], xb[CONN_CACHE_KEY_MAX];
     ssize_t kl, xl;
 
     if (cc == NULL)
@@ -2201,21 +2202,21 @@ conn_cache_route(struct gh_conn *c, struct gh_str host, struct gh_str target)
     }
     gh_creq_req(&c->req, &cc->q);
     gh_creq_policy(cc->zone, &cc->pol);
-    cc->key = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
-    if (cc->key == NULL)
-        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
-    kl = conn_cache_key_of(c, cc->path, cc->args, cc->key,
-                           CONN_CACHE_KEY_MAX);
+    /* Built on the stack, kept at their size: a request's pool is small. */
+    kl = conn_cache_key_of(c, cc->path, cc->args, kb, sizeof(kb));
     /* The route's cache_key_extra values lead the variant: a PURGE of the
      * URL (its primary key) reaches them all. */
-    cc->xtra = cc->var = gh_pool_alloc(&c->pool, CONN_CACHE_KEY_MAX);
-    xl = cc->xtra == NULL ? GH_ERR
-         : gh_creq_key_extra(c->route, args, &c->req, cc->xtra,
-                             CONN_CACHE_KEY_MAX);
+    xl = gh_creq_key_extra(c->route, args, &c->req, xb, sizeof(xb));
     if (kl < 0 || xl < 0) {
         conn_cache_status(cc, "BYPASS", "fwd=bypass; detail=key-too-long");
         return GH_DECLINED;
     }
+    cc->key = gh_pool_alloc(&c->pool, (size_t) kl + (size_t) xl + 1);
+    if (cc->key == NULL)
+        return conn_error(c, 500, GH_LOG_CRIT, ENOMEM, "no memory");
+    memcpy(cc->key, kb, (size_t) kl);
+    cc->xtra = cc->var = cc->key + kl;
+    memcpy(cc->xtra, xb, (size_t) xl);
     cc->keylen = (size_t) kl;
     cc->xtralen = cc->varlen = (size_t) xl;
     /* Served from here on: the request is consumed. */
